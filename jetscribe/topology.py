@@ -1,0 +1,162 @@
+"""The JetStream topology: streams, KV buckets and object stores, created or updated idempotently.
+
+Every component calls `ensure_topology` at start-up; whichever comes first creates everything,
+later ones find it in place (or bring an older configuration up to date).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from jetscribe.config import Settings
+from schemas import names
+
+STREAM_IN_USE_ERR: Final = 10058
+DLQ_MAX_AGE_S: Final = 30 * 86_400
+MAX_JOB_MESSAGE_BYTES: Final = 64 * 1024
+MAX_RECORD_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Handles on the buckets; streams are addressed by name (`schemas.names`)."""
+
+    jobs: KeyValue
+    workers: KeyValue
+    idempotency: KeyValue
+    audio: ObjectStore
+    transcripts: ObjectStore
+
+
+def stream_configs(settings: Settings) -> list[api.StreamConfig]:
+    """The three message streams as this configuration wants them."""
+    replicas = settings.replicas
+    return [
+        api.StreamConfig(
+            name=names.JOBS_STREAM,
+            description="Transcription jobs waiting for a worker",
+            subjects=list(names.JOBS_STREAM_SUBJECTS),
+            retention=api.RetentionPolicy.WORK_QUEUE,
+            storage=api.StorageType.FILE,
+            discard=api.DiscardPolicy.NEW,
+            max_msgs=settings.max_queued_jobs,
+            max_msg_size=MAX_JOB_MESSAGE_BYTES,
+            duplicate_window=settings.dedupe_window_s,
+            num_replicas=replicas,
+        ),
+        api.StreamConfig(
+            name=names.EVENTS_STREAM,
+            description="Terminal job events (completed, failed, cancelled)",
+            subjects=list(names.EVENTS_STREAM_SUBJECTS),
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            max_age=settings.events_max_age_s,
+            duplicate_window=settings.dedupe_window_s,
+            num_replicas=replicas,
+        ),
+        api.StreamConfig(
+            name=names.DEADLETTER_STREAM,
+            description="Job messages that were terminated, exhausted their deliveries or failed validation",
+            subjects=list(names.DEADLETTER_STREAM_SUBJECTS),
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            max_age=DLQ_MAX_AGE_S,
+            num_replicas=replicas,
+        ),
+    ]
+
+
+async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
+    """Create or update every stream and bucket; safe to call from any number of processes."""
+    for config in stream_configs(settings):
+        await _create_or_update(js, config)
+    replicas = settings.replicas
+    jobs = await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.JOBS_BUCKET,
+            description="Job state, one key per job id",
+            history=1,
+            ttl=settings.job_ttl_s,
+            max_value_size=MAX_RECORD_BYTES,
+            storage=api.StorageType.FILE,
+            replicas=replicas,
+        ),
+    )
+    workers = await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.WORKERS_BUCKET,
+            description="Worker heartbeats",
+            history=1,
+            ttl=settings.worker_heartbeat_ttl_s,
+            storage=api.StorageType.MEMORY if replicas == 1 else api.StorageType.FILE,
+            replicas=replicas,
+        ),
+    )
+    idempotency = await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.IDEMPOTENCY_BUCKET,
+            description="Idempotency-Key header → job id",
+            history=1,
+            ttl=settings.job_ttl_s,
+            storage=api.StorageType.FILE,
+            replicas=replicas,
+        ),
+    )
+    audio = await _object_store(js, names.AUDIO_BUCKET, "Uploaded audio", settings)
+    transcripts = await _object_store(js, names.TRANSCRIPTS_BUCKET, "Finished transcripts", settings)
+    return Topology(jobs, workers, idempotency, audio, transcripts)
+
+
+async def _create_or_update(js: JetStreamContext, config: api.StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_IN_USE_ERR:
+            raise
+        await js.update_stream(config)
+
+
+async def _key_value(js: JetStreamContext, config: api.KeyValueConfig) -> KeyValue:
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_IN_USE_ERR:
+            raise
+    await _update_backing_stream(
+        js, f"KV_{config.bucket}", max_age=config.ttl, num_replicas=config.replicas, max_msg_size=config.max_value_size
+    )
+    return await js.key_value(config.bucket)
+
+
+async def _object_store(js: JetStreamContext, bucket: str, description: str, settings: Settings) -> ObjectStore:
+    config = api.ObjectStoreConfig(
+        bucket=bucket,
+        description=description,
+        ttl=settings.job_ttl_s,
+        storage=api.StorageType.FILE,
+        replicas=settings.replicas,
+    )
+    try:
+        return await js.create_object_store(bucket, config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_IN_USE_ERR:
+            raise
+    await _update_backing_stream(js, f"OBJ_{bucket}", max_age=settings.job_ttl_s, num_replicas=settings.replicas)
+    return await js.object_store(bucket)
+
+
+async def _update_backing_stream(js: JetStreamContext, stream: str, **changes: object) -> None:
+    info = await js.stream_info(stream)
+    config = info.config.evolve(**{k: v for k, v in changes.items() if v is not None})
+    if config.max_age and config.duplicate_window and config.duplicate_window > config.max_age:
+        config = config.evolve(duplicate_window=config.max_age)
+    await js.update_stream(config)

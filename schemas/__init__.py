@@ -1,0 +1,30 @@
+"""jetscribe's wire contract: message Structs, NATS names and JSON Schema. Pure data, no I/O."""
+
+from schemas.codec import SchemaError, encode
+from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, Segment, WebhookState, Word
+from schemas.state import JobRecord
+from schemas.submit import DecodeOptions, JobMessage, Task
+from schemas.workers import DeviceInfo, WorkerHeartbeat
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "CancelRequest",
+    "DecodeOptions",
+    "DeviceInfo",
+    "InvalidJobNotice",
+    "Job",
+    "JobMessage",
+    "JobRecord",
+    "JobStatus",
+    "ProgressEvent",
+    "SchemaError",
+    "Segment",
+    "SegmentEvent",
+    "Task",
+    "TerminalEvent",
+    "WebhookState",
+    "Word",
+    "WorkerHeartbeat",
+    "encode",
+]

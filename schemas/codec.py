@@ -1,0 +1,79 @@
+"""Encoders and decoders, built once; decoding errors become `SchemaError` with a readable message."""
+
+from typing import Final, TypeVar
+
+import msgspec
+
+from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalEvent
+from schemas.job import Job, Segment
+from schemas.state import JobRecord
+from schemas.submit import JobMessage
+from schemas.workers import WorkerHeartbeat
+
+T = TypeVar("T")
+
+
+class SchemaError(ValueError):
+    """A message does not match its schema; the message says which field and why."""
+
+
+_encoder: Final = msgspec.json.Encoder()
+_job_message: Final = msgspec.json.Decoder(JobMessage)
+_record: Final = msgspec.json.Decoder(JobRecord)
+_live_event: Final = msgspec.json.Decoder(LiveEvent)
+_terminal_event: Final = msgspec.json.Decoder(TerminalEvent)
+_cancel: Final = msgspec.json.Decoder(CancelRequest)
+_heartbeat: Final = msgspec.json.Decoder(WorkerHeartbeat)
+_segments: Final = msgspec.json.Decoder(list[Segment])
+_job: Final = msgspec.json.Decoder(Job)
+_invalid: Final = msgspec.json.Decoder(InvalidJobNotice)
+
+
+def encode(message: msgspec.Struct | list[Segment]) -> bytes:
+    """JSON bytes of any schema message."""
+    return _encoder.encode(message)
+
+
+def _decoding(decoder: msgspec.json.Decoder[T], what: str, data: bytes) -> T:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise SchemaError(f"invalid {what}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise SchemaError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def decode_job_message(data: bytes) -> JobMessage:
+    return _decoding(_job_message, "job message", data)
+
+
+def decode_record(data: bytes) -> JobRecord:
+    return _decoding(_record, "job record", data)
+
+
+def decode_live_event(data: bytes) -> LiveEvent:
+    return _decoding(_live_event, "progress event", data)
+
+
+def decode_terminal_event(data: bytes) -> TerminalEvent:
+    return _decoding(_terminal_event, "terminal event", data)
+
+
+def decode_cancel(data: bytes) -> CancelRequest:
+    return _decoding(_cancel, "cancel request", data)
+
+
+def decode_heartbeat(data: bytes) -> WorkerHeartbeat:
+    return _decoding(_heartbeat, "worker heartbeat", data)
+
+
+def decode_segments(data: bytes) -> list[Segment]:
+    return _decoding(_segments, "transcript", data)
+
+
+def decode_job(data: bytes) -> Job:
+    return _decoding(_job, "job", data)
+
+
+def decode_invalid_notice(data: bytes) -> InvalidJobNotice:
+    return _decoding(_invalid, "dead-letter notice", data)

@@ -1,0 +1,59 @@
+"""The job as the HTTP API returns it (DESIGN.md's job JSON, field for field, plus additions)."""
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from schemas.submit import Task
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"done", "failed", "cancelled"})
+
+
+class Word(msgspec.Struct, frozen=True):
+    start: float
+    """Seconds from the start of the audio."""
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(msgspec.Struct, frozen=True):
+    index: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = []
+
+
+class WebhookState(msgspec.Struct, kw_only=True):
+    """How delivery of the job's webhook is going."""
+
+    url: str
+    attempts: int = 0
+    last_status: int | None = None
+    """HTTP status of the last attempt, if it got an answer."""
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    exhausted: bool = False
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """One transcription job. Fields may be added; existing ones never change meaning."""
+
+    id: str
+    status: JobStatus
+    language: str | None
+    """The requested language, or the detected one once the worker knows it."""
+    task: Task
+    duration_secs: float | None = None
+    progress: int = 0
+    """0–100."""
+    segments: list[Segment] = []
+    error: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    started_at: datetime | None = None
+    model: str | None = None
+    webhook: WebhookState | None = None

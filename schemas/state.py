@@ -1,0 +1,59 @@
+"""The authoritative job state kept in the `jetscribe_jobs` KV bucket, one key per job id.
+
+Every transition is a compare-and-set on the entry's revision. Segments live in the transcripts
+object store (`transcript_object`), so the record stays small however long the audio is.
+"""
+
+from datetime import datetime
+
+import msgspec
+
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, Segment, WebhookState
+from schemas.submit import DecodeOptions, Task
+
+
+class JobRecord(msgspec.Struct, kw_only=True):
+    id: str
+    status: JobStatus
+    task: Task
+    language: str | None
+    """As requested; None means auto-detect."""
+    options: DecodeOptions = msgspec.field(default_factory=DecodeOptions)
+    audio_object: str | None = None
+    audio_url: str | None = None
+    webhook_url: str | None = None
+    detected_language: str | None = None
+    duration_secs: float | None = None
+    progress: int = 0
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    worker_id: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    transcript_object: str | None = None
+    webhook: WebhookState | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_job(self, segments: list[Segment] | None = None) -> Job:
+        """The API view of this record, with the transcript's segments when given."""
+        return Job(
+            id=self.id,
+            status=self.status,
+            language=self.detected_language or self.language,
+            task=self.task,
+            duration_secs=self.duration_secs,
+            progress=self.progress,
+            segments=segments or [],
+            error=self.error,
+            created_at=self.created_at,
+            completed_at=self.completed_at,
+            started_at=self.started_at,
+            model=self.model,
+            webhook=self.webhook,
+        )
