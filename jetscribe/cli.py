@@ -117,3 +117,7 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
     print(json.dumps(bundle(), indent=2))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
