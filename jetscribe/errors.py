@@ -4,7 +4,8 @@ JetscribeError
 ├── ConfigError        a setting is missing or malformed; names the variable and value
 ├── ModelError         a Whisper model cannot be found, converted or loaded
 ├── NatsUnavailableError  the NATS server cannot be reached or started
-└── FfmpegMissingError    no ffmpeg binary on PATH nor from imageio-ffmpeg
+├── FfmpegMissingError    no ffmpeg binary on PATH nor from imageio-ffmpeg
+└── UnsafeTargetError     a webhook or audio URL is not http(s) or points at a non-public address
 """
 
 
@@ -26,3 +27,7 @@ class NatsUnavailableError(JetscribeError):
 
 class FfmpegMissingError(JetscribeError):
     """No ffmpeg binary is available."""
+
+
+class UnsafeTargetError(JetscribeError):
+    """An outgoing URL is not absolute http(s), or its host is (or resolves to) a non-public address."""
