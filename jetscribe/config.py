@@ -45,6 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_upload_bytes: Positive = 2 * GiB
     api_keys: tuple[str, ...] = ()
     """Bearer tokens the gateway accepts; empty means the API is open."""
+    sse_heartbeat_s: PositiveFloat = 15.0
+    """Interval of the comment lines that keep idle event streams open through proxies."""
+    sse_recheck_s: PositiveFloat = 5.0
+    """How often an event stream re-reads the job's state, so a missed terminal event never hangs it."""
 
     # Storage and models
     data_dir: Path = Path("data")

@@ -39,3 +39,9 @@ class Health(msgspec.Struct, kw_only=True):
     queue: QueueDepth | None
     workers: list[WorkerHeartbeat]
     problems: list[str] = []
+
+
+class StreamDone(msgspec.Struct, kw_only=True, tag_field="type", tag="done"):
+    """Data of the `done` event that ends `GET /jobs/{id}/stream`: the full job, segments included."""
+
+    job: Job
