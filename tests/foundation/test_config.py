@@ -1,0 +1,107 @@
+"""Settings from the environment: kept names, the JETSCRIBE_ prefix, lists, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jetscribe.config import Settings, env_name
+from jetscribe.errors import ConfigError
+
+
+def test_an_empty_environment_gives_the_production_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.port == 8080
+    assert settings.log_level == "info"
+    assert settings.nats_url is None
+    assert settings.replicas == 1
+    assert settings.model_dir == Path("data") / "models"
+
+
+def test_the_variables_of_the_original_service_keep_their_names() -> None:
+    settings = Settings.from_env(
+        {
+            "PORT": "9000",
+            "LOG_LEVEL": "debug",
+            "DATA_DIR": "/srv/jetscribe",
+            "WHISPER_MODEL": "tiny.en",
+            "WHISPER_MODEL_PATH": "/models/ggml-tiny.en.bin",
+        }
+    )
+
+    assert settings.port == 9000
+    assert settings.log_level == "debug"
+    assert settings.data_dir == Path("/srv/jetscribe")
+    assert settings.whisper_model == "tiny.en"
+    assert settings.whisper_model_path == Path("/models/ggml-tiny.en.bin")
+    assert settings.model_dir == Path("/srv/jetscribe/models")
+
+
+def test_kept_names_are_not_prefixed() -> None:
+    assert [env_name(f) for f in ("port", "log_level", "data_dir", "whisper_model", "whisper_model_path")] == [
+        "PORT",
+        "LOG_LEVEL",
+        "DATA_DIR",
+        "WHISPER_MODEL",
+        "WHISPER_MODEL_PATH",
+    ]
+    assert env_name("nats_url") == "JETSCRIBE_NATS_URL"
+
+
+def test_prefixed_variables_set_the_other_fields() -> None:
+    settings = Settings.from_env(
+        {
+            "JETSCRIBE_NATS_URL": "nats://a:4222,nats://b:4222",
+            "JETSCRIBE_REPLICAS": "3",
+            "JETSCRIBE_MAX_QUEUED_JOBS": "500",
+            "JETSCRIBE_USE_GPU": "false",
+            "JETSCRIBE_ACK_WAIT_S": "90.5",
+        }
+    )
+
+    assert settings.nats_url == "nats://a:4222,nats://b:4222"
+    assert settings.replicas == 3
+    assert settings.max_queued_jobs == 500
+    assert settings.use_gpu is False
+    assert settings.ack_wait_s == 90.5
+
+
+def test_lists_are_comma_separated_and_trimmed() -> None:
+    settings = Settings.from_env(
+        {"JETSCRIBE_API_KEYS": " key-one, key-two,,key-three ", "JETSCRIBE_WEBHOOK_RETRY_SCHEDULE_S": "0.5,1,2"}
+    )
+
+    assert settings.api_keys == ("key-one", "key-two", "key-three")
+    assert settings.webhook_retry_schedule_s == (0.5, 1.0, 2.0)
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    assert Settings.from_env({"PORT": "", "JETSCRIBE_NATS_URL": ""}) == Settings.from_env({})
+
+
+def test_overrides_win_over_the_environment() -> None:
+    assert Settings.from_env({"PORT": "9000"}, port=7000).port == 7000
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("PORT", "eighty", "Expected `int`"),
+        ("PORT", "70000", "<= 65535"),
+        ("LOG_LEVEL", "loud", "Invalid enum value 'loud'"),
+        ("JETSCRIBE_REPLICAS", "0", ">= 1"),
+        ("JETSCRIBE_USE_GPU", "maybe", "Expected `bool`"),
+        ("JETSCRIBE_MAX_UPLOAD_BYTES", "-5", ">= 1"),
+        ("JETSCRIBE_WEBHOOK_RETRY_SCHEDULE_S", "1,soon", "Expected `float`"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_the_reason(variable: str, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+
+    message = str(caught.value)
+    assert message.startswith(f"{variable}=")
+    assert "is invalid" in message
+    assert reason in message
