@@ -90,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     fetch_timeout_s: PositiveFloat = 300.0
     max_audio_url_bytes: Positive = 2 * GiB
+    retry_delay_s: PositiveFloat = 5.0
+    """Back-off before a job that hit a transient fault is delivered again; doubles with each attempt."""
+    work_dir: Path | None = None
+    """Where the worker keeps temporary audio files; default the system temp directory."""
 
     # Webhooks
     webhook_secret: str | None = None

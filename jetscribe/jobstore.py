@@ -121,3 +121,10 @@ class JobStore:
         except TimeoutError as exc:
             raise TranscriptMissingError(f"transcript {name!r} could not be read within 60 s: it is damaged") from exc
         return decode_segments(buffer.getvalue())
+
+    async def delete_transcript(self, name: str) -> None:
+        """Remove a transcript object (a result discarded at the last moment); a missing one is fine."""
+        try:
+            await self._transcripts.delete(name)
+        except ObjectNotFoundError:
+            pass
