@@ -115,19 +115,20 @@ class WebhookDelivery:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._state = "closed"
-        # Order: stop taking events, give attempts in flight their grace, cancel (and nak) the rest,
-        # then unsubscribe so the connection does not wait out a pending pull on drain.
+        # Order: stop pulling, and unsubscribe before anything is nak'ed: the broker would hand a
+        # nak'ed event straight back to our last pull request while its inbox still has interest.
+        # Then give attempts in flight their grace, and cancel (and nak) the rest.
         assert self._fetcher is not None and self._sub is not None and self._http is not None
         self._fetcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._fetcher
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
         if self._deliveries:
             _, pending = await asyncio.wait(self._deliveries, timeout=self._settings.shutdown_grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._sub.unsubscribe()
         await self._http.close()
 
     async def _fetch_loop(self) -> None:
