@@ -1,0 +1,126 @@
+"""The gateway's aiohttp application: routes, error handling, authentication and lifespan."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+from gateway import health, jobs, keys, openapi, sse, submit
+from gateway.errors import GatewayError, QueueFullError, UnauthorizedError
+from gateway.fanout import JobEventHub
+from gateway.metrics import GatewayMetrics
+from gateway.webhooks import webhook_ctx
+from jetscribe.config import Settings
+from jetscribe.jobstore import ConflictError, JobNotFoundError, JobStore
+from jetscribe.topology import Topology
+from schemas import encode
+from schemas.api import ErrorBody
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JOB_ID = r"{job_id:[A-Za-z0-9_-]{1,64}}"
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=encode(ErrorBody(error=message)), content_type="application/json", headers=headers
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error becomes `{"error": "..."}` with its status; foreign exceptions are translated here."""
+    try:
+        return await handler(request)
+    except QueueFullError as exc:
+        return error_response(exc.status, exc.message, {"Retry-After": str(exc.retry_after_s)})
+    except UnauthorizedError as exc:
+        return error_response(exc.status, exc.message, {"WWW-Authenticate": "Bearer"})
+    except GatewayError as exc:
+        return error_response(exc.status, exc.message)
+    except JobNotFoundError as exc:
+        return error_response(404, str(exc))
+    except ConflictError as exc:
+        return error_response(409, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _http_error_message(request, exc), dict(exc.headers))
+    except (NatsError, TimeoutError) as exc:
+        log.warning("%s %s: NATS unavailable: %r", request.method, request.path, exc)
+        return error_response(503, f"the message broker is unavailable ({exc!r}); try again shortly")
+
+
+def _http_error_message(request: web.Request, exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return f"no such resource: {request.method} {request.path} (the API is described at /docs)"
+    if exc.status == 405:
+        return f"{request.method} is not allowed on {request.path}"
+    return exc.text or exc.reason
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    request.app[keys.METRICS].requests.labels(request.method, name, str(response.status)).inc()
+    return response
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With API keys configured, `/jobs` routes need `Authorization: Bearer <key>`; health and docs stay open."""
+    api_keys = request.app[keys.SETTINGS].api_keys
+    if api_keys and request.path.startswith("/jobs"):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys):
+            raise UnauthorizedError("this API needs `Authorization: Bearer <API key>` with a configured key")
+    return await handler(request)
+
+
+async def event_hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with JobEventHub(app[keys.NC]) as hub:
+        app[keys.HUB] = hub
+        yield
+
+
+def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Application:
+    """The gateway application on an open NATS connection whose topology is in place."""
+    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.NC] = nc
+    app[keys.JS] = nc.jetstream()
+    app[keys.TOPOLOGY] = topology
+    app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
+    app[keys.METRICS] = GatewayMetrics()
+    app[keys.OPENAPI] = openapi.openapi_spec(settings)
+
+    app.router.add_post("/jobs", submit.submit_job)
+    app.router.add_get("/jobs", jobs.list_jobs)
+    app.router.add_get(f"/jobs/{JOB_ID}", jobs.get_job)
+    app.router.add_delete(f"/jobs/{JOB_ID}", jobs.cancel_job)
+    app.router.add_get(f"/jobs/{JOB_ID}/transcript", jobs.get_transcript)
+    app.router.add_get(f"/jobs/{JOB_ID}/stream", sse.stream_job)
+    app.router.add_get("/health", health.health)
+    app.router.add_get("/livez", health.livez)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", openapi.openapi_json)
+    app.router.add_get("/docs", openapi.docs_page)
+    app.router.add_static("/docs/assets", str(openapi.STATIC))
+
+    # Entered in order, left in reverse: components that publish or consume come after the hub.
+    app.cleanup_ctx.extend(
+        [
+            event_hub_ctx,
+            webhook_ctx,
+        ]
+    )
+    return app

@@ -1,0 +1,69 @@
+"""Errors the gateway answers with; each carries its HTTP status and a message a client can act on.
+
+GatewayError (JetscribeError)
+├── BadRequestError        400  the request is malformed (no `audio` part, empty audio, bad field)
+├── UnauthorizedError      401  a configured API key is missing or wrong
+├── NotFoundError          404  no such job or route
+├── ConflictError          409  the job is in the wrong state for this request
+├── PayloadTooLargeError   413  the upload exceeds `max_upload_bytes`
+├── UnsupportedMediaError  415  the body is not multipart/form-data
+├── UnprocessableError     422  a field has a value the service does not accept
+├── QueueFullError         429  the jobs queue is full; carries `retry_after_s`
+└── UnavailableError       503  NATS cannot be reached
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from jetscribe.errors import JetscribeError
+
+
+class GatewayError(JetscribeError):
+    """An error answered to the client as `{"error": message}` with `status`."""
+
+    status: ClassVar[int] = 500
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class BadRequestError(GatewayError):
+    status = 400
+
+
+class UnauthorizedError(GatewayError):
+    status = 401
+
+
+class NotFoundError(GatewayError):
+    status = 404
+
+
+class ConflictError(GatewayError):
+    status = 409
+
+
+class PayloadTooLargeError(GatewayError):
+    status = 413
+
+
+class UnsupportedMediaError(GatewayError):
+    status = 415
+
+
+class UnprocessableError(GatewayError):
+    status = 422
+
+
+class QueueFullError(GatewayError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnavailableError(GatewayError):
+    status = 503

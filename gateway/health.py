@@ -1,0 +1,126 @@
+"""Health of the service as this gateway sees it: `/health`, `/livez`, `/readyz`, `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from aiohttp import web
+from nats.errors import Error as NatsError
+from nats.js.errors import NoKeysError, NotFoundError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import keys
+from schemas import SchemaError, WorkerHeartbeat, encode, names
+from schemas.api import ErrorBody, Health, QueueDepth
+from schemas.codec import decode_heartbeat
+
+log = logging.getLogger(__name__)
+
+NATS_QUERY_TIMEOUT_S: Final = 3.0
+
+
+async def queue_depth(app: web.Application) -> QueueDepth:
+    """Jobs waiting (pending) and delivered but not yet acked (in flight), from the workers' consumer."""
+    js = app[keys.JS]
+    try:
+        info = await js.consumer_info(names.JOBS_STREAM, names.WORKERS_CONSUMER, timeout=NATS_QUERY_TIMEOUT_S)
+    except NotFoundError:
+        # No worker has ever started: every message in the work queue is waiting.
+        stream = await js.stream_info(names.JOBS_STREAM)
+        return QueueDepth(pending=stream.state.messages or 0, in_flight=0)
+    return QueueDepth(pending=info.num_pending or 0, in_flight=info.num_ack_pending or 0)
+
+
+async def live_workers(app: web.Application) -> list[WorkerHeartbeat]:
+    """Workers whose heartbeat has not expired from the workers bucket."""
+    bucket = app[keys.TOPOLOGY].workers
+    try:
+        worker_keys = await bucket.keys()
+    except NoKeysError:
+        return []
+    workers = []
+    for key in sorted(worker_keys):
+        try:
+            entry = await bucket.get(key)
+        except NotFoundError:
+            continue
+        if not entry.value:
+            continue
+        try:
+            workers.append(decode_heartbeat(entry.value))
+        except SchemaError as exc:
+            log.warning("ignoring worker heartbeat %s: %s", key, exc)
+    return workers
+
+
+async def health(request: web.Request) -> web.Response:
+    """NATS connectivity, queue depth and live workers; 503 when NATS is down or no worker is alive."""
+    app = request.app
+    nc = app[keys.NC]
+    problems: list[str] = []
+    queue: QueueDepth | None = None
+    workers: list[WorkerHeartbeat] = []
+    if not nc.is_connected:
+        problems.append("not connected to NATS")
+    else:
+        try:
+            async with asyncio.timeout(2 * NATS_QUERY_TIMEOUT_S):
+                queue = await queue_depth(app)
+                workers = await live_workers(app)
+        except (NatsError, TimeoutError) as exc:
+            problems.append(f"NATS did not answer: {exc!r}")
+        else:
+            if not workers:
+                problems.append("no worker is alive (no heartbeat in the workers bucket)")
+    metrics = app[keys.METRICS]
+    metrics.workers_alive.set(len(workers))
+    if queue is not None:
+        metrics.queue_pending.set(queue.pending)
+        metrics.queue_in_flight.set(queue.in_flight)
+    body = Health(
+        status="degraded" if problems else "ok",
+        nats_connected=nc.is_connected,
+        queue=queue,
+        workers=workers,
+        problems=problems,
+    )
+    return web.Response(status=503 if problems else 200, body=encode(body), content_type="application/json")
+
+
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process serves HTTP at all (for liveness probes)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when connected to NATS with the topology in place (for readiness probes), else 503."""
+    app = request.app
+    if not app[keys.NC].is_connected:
+        return _not_ready("not connected to NATS")
+    try:
+        await app[keys.JS].stream_info(names.JOBS_STREAM)
+    except (NatsError, TimeoutError) as exc:
+        return _not_ready(f"the jobs stream is not available: {exc!r}")
+    return web.json_response({"status": "ready"})
+
+
+def _not_ready(reason: str) -> web.Response:
+    return web.Response(status=503, body=encode(ErrorBody(error=reason)), content_type="application/json")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition; the queue gauges are refreshed on each scrape."""
+    app = request.app
+    registry = app[keys.METRICS].registry
+    if app[keys.NC].is_connected:
+        try:
+            depth = await queue_depth(app)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("metrics: queue depth unavailable: %r", exc)
+        else:
+            app[keys.METRICS].queue_pending.set(depth.pending)
+            app[keys.METRICS].queue_in_flight.set(depth.in_flight)
+    body = generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,235 @@
+"""The OpenAPI 3.1 description of the HTTP API, generated from the `schemas` Structs, and the Swagger UI page."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any, Final
+
+import msgspec
+from aiohttp import web
+
+from gateway import keys
+from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
+from gateway.submit import TASKS
+from gateway.transcripts import FORMATS
+from jetscribe.config import Settings
+from schemas import Job, ProgressEvent, Segment, SegmentEvent
+from schemas.api import ErrorBody, Health, JobAccepted, JobList, StreamDone
+from schemas.languages import WHISPER_LANGUAGES
+
+BODIES: Final = (Job, JobAccepted, ErrorBody, JobList, Health, ProgressEvent, SegmentEvent, StreamDone, Segment)
+REF: Final = "#/components/schemas/{name}"
+STATIC: Final = resources.files("gateway") / "static"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "The request is malformed",
+        401: "The API key is missing or wrong",
+        404: "No such job",
+        409: "The job is in the wrong state for this request",
+        413: "The upload exceeds the size limit",
+        415: "The body is not multipart/form-data",
+        422: "A field has a value the service does not accept",
+        429: "The job queue is full; see Retry-After",
+        503: "NATS is unavailable",
+    }
+    return {str(code): _json("ErrorBody", reasons[code]) for code in codes}
+
+
+_JOB_ID: Final = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
+
+
+def _paths() -> dict[str, Any]:
+    submit_form = {
+        "type": "object",
+        "required": ["audio"],
+        "properties": {
+            "audio": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "Any format ffmpeg reads",
+            },
+            "language": {
+                "type": "string",
+                "enum": ["", *sorted(WHISPER_LANGUAGES)],
+                "description": "ISO 639-1 code of the spoken language; absent or empty = auto-detect",
+            },
+            "task": {"type": "string", "enum": sorted(TASKS), "default": "transcribe"},
+            "webhook_url": {"type": "string", "format": "uri", "description": "Absolute http(s) URL told of the end"},
+        },
+    }
+    return {
+        "/jobs": {
+            "post": {
+                "summary": "Upload audio and queue a transcription job",
+                "operationId": "submitJob",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                        "description": "A retried submission with the same key returns the same job",
+                    }
+                ],
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": submit_form}}},
+                "responses": {
+                    "202": {
+                        **_json("JobAccepted", "Queued"),
+                        "headers": {"Location": {"schema": {"type": "string"}, "description": "/jobs/{job_id}"}},
+                    },
+                    **_errors(400, 401, 413, 415, 422, 429, 503),
+                },
+            },
+            "get": {
+                "summary": "List jobs, newest first",
+                "operationId": "listJobs",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
+                ],
+                "responses": {"200": _json("JobList", "One page of jobs (without segments)"), **_errors(400, 401, 422)},
+            },
+        },
+        "/jobs/{job_id}": {
+            "parameters": [_JOB_ID],
+            "get": {
+                "summary": "The job: status, progress, and segments once done",
+                "operationId": "getJob",
+                "responses": {"200": _json("Job", "The job"), **_errors(401, 404)},
+            },
+            "delete": {
+                "summary": "Cancel a queued or running job",
+                "operationId": "cancelJob",
+                "responses": {"204": {"description": "The job is (being) cancelled"}, **_errors(401, 404, 409)},
+            },
+        },
+        "/jobs/{job_id}/transcript": {
+            "parameters": [_JOB_ID],
+            "get": {
+                "summary": "The finished transcript as text, SRT, WebVTT or JSON",
+                "operationId": "getTranscript",
+                "parameters": [
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(FORMATS), "default": "txt"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The transcript",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/x-subrip": {"schema": {"type": "string"}},
+                            "text/vtt": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "array", "items": _ref("Segment")}},
+                        },
+                    },
+                    **_errors(401, 404, 409, 422),
+                },
+            },
+        },
+        "/jobs/{job_id}/stream": {
+            "parameters": [_JOB_ID],
+            "get": {
+                "summary": "Server-Sent Events: `progress` (ProgressEvent) … `done` (StreamDone), then close",
+                "description": (
+                    "The current state comes at once (a finished job gets `done` immediately). Progress events carry "
+                    "`id: <seq>`; reconnect with `Last-Event-ID` to receive only newer ones. `?segments=true` adds a "
+                    "`segment` event (SegmentEvent) per transcribed segment. A `: ping` comment comes every 15 s."
+                ),
+                "operationId": "streamJob",
+                "parameters": [
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                    {"name": "segments", "in": "query", "schema": {"type": "boolean", "default": False}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404),
+                },
+            },
+        },
+        "/health": {
+            "get": {
+                "summary": "NATS connectivity, queue depth and live workers",
+                "operationId": "health",
+                "responses": {
+                    "200": _json("Health", "Healthy"),
+                    "503": _json("Health", "NATS is unreachable or no worker is alive"),
+                },
+            }
+        },
+        "/livez": {
+            "get": {"summary": "Liveness", "operationId": "livez", "responses": {"200": {"description": "Alive"}}}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: connected to NATS with the topology in place",
+                "operationId": "readyz",
+                "responses": {"200": {"description": "Ready"}, **_errors(503)},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {"description": "Text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+    }
+
+
+def openapi_spec(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
+    _, components = msgspec.json.schema_components(BODIES, ref_template=REF)
+    spec: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "jetscribe",
+            "version": "0.1.0",
+            "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
+        },
+        "paths": _paths(),
+        "components": {"schemas": components},
+    }
+    if settings.api_keys:
+        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, item in spec["paths"].items():
+            if path.startswith("/jobs"):
+                for operation in item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        operation["security"] = [{"bearer": []}]
+    return spec
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[keys.OPENAPI])
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8")

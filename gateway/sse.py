@@ -1,0 +1,165 @@
+"""`GET /jobs/{id}/stream`: a job's progress as Server-Sent Events, ending with `done` and the full job.
+
+Order matters for a client that arrives late: subscribe first, then read the KV snapshot, so no
+event falls between the two; events already covered by the snapshot are skipped by their `seq`.
+Progress events carry `id: <seq>`; a client that reconnects with `Last-Event-ID` gets only what
+is newer. The stream re-reads KV every `sse_recheck_s` and after a NATS reconnect, so a terminal
+event lost in an outage still ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from gateway import keys
+from gateway.fanout import JobItem
+from gateway.jobs import full_job, job_id_of, load_record
+from jetscribe.jobstore import JobStore, TranscriptMissingError
+from schemas import JobRecord, ProgressEvent, SegmentEvent, TerminalEvent, encode
+from schemas.api import StreamDone
+
+log = logging.getLogger(__name__)
+
+TRUE_VALUES: Final = frozenset({"1", "true", "yes"})
+
+
+@dataclass
+class _Cursor:
+    """What this client has been sent so far."""
+
+    seq: int
+    percent: int
+
+
+async def stream_job(request: web.Request) -> web.StreamResponse:
+    """The job's events: current state at once, live `progress`, then `done` with the full job; then close."""
+    app = request.app
+    settings = app[keys.SETTINGS]
+    store = app[keys.JOB_STORE]
+    job_id = job_id_of(request)
+    metrics = app[keys.METRICS]
+    async with app[keys.HUB].follow(job_id) as events:
+        record = await load_record(store, job_id)
+        headers = {"X-Accel-Buffering": "no"}
+        async with sse_response(request, ping_interval=settings.sse_heartbeat_s, headers=headers) as sse:
+            metrics.sse_clients.inc()
+            try:
+                await _JobStream(request, sse, events).run(record)
+            except ConnectionError:
+                log.debug("job %s: event stream client went away", job_id)
+            finally:
+                metrics.sse_clients.dec()
+    return sse
+
+
+class _JobStream:
+    """One client's stream of one job."""
+
+    def __init__(self, request: web.Request, sse: EventSourceResponse, events: asyncio.Queue[JobItem]) -> None:
+        self._request = request
+        self._sse = sse
+        self._events = events
+        self._store = request.app[keys.JOB_STORE]
+        self._nc = request.app[keys.NC]
+        self._recheck_s = request.app[keys.SETTINGS].sse_recheck_s
+        self._with_segments = request.query.get("segments", "").lower() in TRUE_VALUES
+        self._resume_from = _last_event_id(request)
+        self._cursor = _Cursor(seq=self._resume_from or 0, percent=-1)
+
+    async def run(self, record: JobRecord) -> None:
+        if record.is_terminal:
+            await self._send_done(record)
+            return
+        if self._resume_from is None:
+            await self._send_snapshot(record)
+        job_id = record.id
+        reconnects = self._nc.stats["reconnects"]
+        while not _client_gone(self._request):
+            try:
+                item = await asyncio.wait_for(self._events.get(), self._recheck_s)
+            except TimeoutError:
+                item = None
+            if item is None or self._nc.stats["reconnects"] != reconnects:
+                reconnects = self._nc.stats["reconnects"]
+                if await self._recheck(job_id):
+                    return
+            if isinstance(item, TerminalEvent):
+                await self._send_done(await _terminal_record(self._store, item))
+                return
+            if item is not None:
+                await self._send_live(item)
+
+    async def _recheck(self, job_id: str) -> bool:
+        """Re-read KV: catch a terminal state whose event was missed, and progress missed in an outage."""
+        current = await self._store.get(job_id)
+        if current is None:
+            log.warning("job %s disappeared while streaming its events", job_id)
+            return True
+        if current.record.is_terminal:
+            await self._send_done(current.record)
+            return True
+        if current.record.progress > self._cursor.percent:
+            await self._send_snapshot(current.record)
+        return False
+
+    async def _send_live(self, item: ProgressEvent | SegmentEvent) -> None:
+        if item.seq <= self._cursor.seq:
+            return
+        self._cursor.seq = item.seq
+        if isinstance(item, ProgressEvent):
+            if item.percent >= self._cursor.percent:
+                self._cursor.percent = item.percent
+                await self._sse.send(encode(item).decode(), id=str(item.seq), event="progress")
+        elif self._with_segments:
+            await self._sse.send(encode(item).decode(), id=str(item.seq), event="segment")
+
+    async def _send_snapshot(self, record: JobRecord) -> None:
+        """The KV state as a progress event; `seq` 0 and no `id`, since it is not one of the worker's events."""
+        self._cursor.percent = max(self._cursor.percent, record.progress)
+        event = ProgressEvent(
+            job_id=record.id,
+            seq=0,
+            percent=record.progress,
+            stage="queued" if record.status == "queued" else "transcribing",
+        )
+        await self._sse.send(encode(event).decode(), event="progress")
+
+    async def _send_done(self, ended: JobRecord | TerminalEvent) -> None:
+        if isinstance(ended, JobRecord):
+            job = await full_job(self._store, ended)
+        else:
+            job = ended.job
+            if ended.transcript_object and job.status == "done":
+                try:
+                    job.segments = await self._store.get_transcript(ended.transcript_object)
+                except TranscriptMissingError as exc:
+                    log.warning("job %s: %s", job.id, exc)
+        await self._sse.send(encode(StreamDone(job=job)).decode(), event="done")
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if not raw:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return None
+
+
+async def _terminal_record(store: JobStore, event: TerminalEvent) -> JobRecord | TerminalEvent:
+    """KV's record when it already shows the end; otherwise the event itself (KV may lag the event)."""
+    current = await store.get(event.job.id)
+    if current is not None and current.record.is_terminal:
+        return current.record
+    return event

@@ -1,0 +1,321 @@
+"""`POST /jobs`: stream the `audio` part into the object store, validate the fields, queue the job.
+
+Nothing outlives a refused submission: the partial or complete audio object, the job record and
+the idempotency reservation are removed again on every error path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from aiohttp import BodyPartReader, MultipartReader, web
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
+
+from gateway import keys
+from gateway.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    QueueFullError,
+    UnavailableError,
+    UnprocessableError,
+    UnsupportedMediaError,
+)
+from gateway.publish import publish_durably
+from gateway.uploads import ObjectUpload, format_bytes
+from jetscribe.errors import UnsafeTargetError
+from jetscribe.netguard import check_public_url
+from schemas import JobMessage, JobRecord, Task, encode, names
+from schemas.api import JobAccepted
+from schemas.languages import WHISPER_LANGUAGES
+
+log = logging.getLogger(__name__)
+
+TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
+FIELDS: Final = frozenset({"language", "task", "webhook_url"})
+MAX_FIELD_BYTES: Final = 4096
+MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
+QUEUE_FULL_ERR: Final = 10077
+RETRY_AFTER_S: Final = 5
+# Multipart framing and the small text fields travel in the same body as the audio.
+MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
+
+
+@dataclass
+class Submission:
+    """What one `POST /jobs` has read so far."""
+
+    language: str | None = None
+    task: Task = "transcribe"
+    webhook_url: str | None = None
+    seen: set[str] = field(default_factory=set)
+    upload: ObjectUpload | None = None
+    filename: str | None = None
+    content_type: str | None = None
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def parse_language(value: str) -> str | None:
+    language = value.strip().lower()
+    if not language:
+        return None
+    if language not in WHISPER_LANGUAGES:
+        raise UnprocessableError(
+            f"language {value!r} is not a language Whisper knows: give an ISO 639-1 code such as 'en', 'de' or "
+            "'fr' (or 'haw', 'yue'), or leave `language` out or empty to auto-detect it"
+        )
+    return language
+
+
+def parse_task(value: str) -> Task:
+    task = value.strip()
+    if not task:
+        return "transcribe"
+    for known in TASKS:
+        if task == known:
+            return known
+    raise UnprocessableError(f"task {value!r} is not supported: use 'transcribe' or 'translate'")
+
+
+async def parse_webhook_url(value: str, *, allow_private: bool) -> str | None:
+    url = value.strip()
+    if not url:
+        return None
+    if len(url) > 2048:
+        raise UnprocessableError(f"webhook_url is {len(url)} characters long; at most 2048 are accepted")
+    try:
+        await check_public_url(url, allow_private=allow_private, what="webhook_url")
+    except UnsafeTargetError as exc:
+        raise UnprocessableError(str(exc)) from exc
+    return url
+
+
+async def read_field(part: BodyPartReader) -> str:
+    data = await part.read_chunk(MAX_FIELD_BYTES + 1)
+    if len(data) > MAX_FIELD_BYTES or await part.read_chunk(1):
+        raise BadRequestError(f"form field `{part.name}` is longer than {MAX_FIELD_BYTES} bytes")
+    try:
+        return data.decode(part.get_charset("utf-8"))
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise BadRequestError(f"form field `{part.name}` is not valid UTF-8 text: {exc}") from exc
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    """Accept an upload and queue it as a job: `202 {"job_id"}` with `Location: /jobs/{id}`."""
+    app = request.app
+    settings = app[keys.SETTINGS]
+    _require_multipart(request)
+    job_id = new_job_id()
+    idempotency_key = _idempotency_kv_key(request)
+    if idempotency_key is not None:
+        existing = await _reserve_idempotency_key(app, idempotency_key, job_id)
+        if existing is not None:
+            return _accepted(existing, replayed=True)
+    try:
+        await _refuse_when_queue_full(app)
+        if request.content_length is not None and request.content_length > (
+            settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        ):
+            raise PayloadTooLargeError(
+                f"the request body is {format_bytes(request.content_length)} ({request.content_length} bytes), "
+                f"more than this service's upload limit of {format_bytes(settings.max_upload_bytes)} "
+                f"({settings.max_upload_bytes} bytes): send a shorter or more compressed file"
+            )
+        submission = await _read_form(request, job_id)
+        await _queue(app, job_id, submission)
+    except BaseException:
+        if idempotency_key is not None:
+            await asyncio.shield(_release_idempotency_key(app, idempotency_key))
+        raise
+    app[keys.METRICS].jobs_submitted.inc()
+    return _accepted(job_id, replayed=False)
+
+
+def _accepted(job_id: str, *, replayed: bool) -> web.Response:
+    headers = {"Location": f"/jobs/{job_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return web.Response(
+        status=202, body=encode(JobAccepted(job_id=job_id)), content_type="application/json", headers=headers
+    )
+
+
+def _require_multipart(request: web.Request) -> None:
+    if request.content_type != "multipart/form-data":
+        got = request.headers.get("Content-Type", "no Content-Type")
+        raise UnsupportedMediaError(
+            f"POST /jobs takes a multipart/form-data body with an `audio` file part (got {got!r}); "
+            "e.g. curl -F audio=@talk.mp3 http://HOST/jobs"
+        )
+
+
+async def _read_form(request: web.Request, job_id: str) -> Submission:
+    """Read every part; the audio goes straight to the object store, fields are checked as they arrive."""
+    submission = Submission()
+    try:
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                await _read_part(request, job_id, part, submission)
+        except ValueError as exc:
+            raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
+        upload = submission.upload
+        if upload is None:
+            raise BadRequestError("the form has no `audio` part: send the audio file as the form field `audio`")
+        if upload.size == 0:
+            raise BadRequestError("the `audio` part is empty (0 bytes): send a non-empty audio file")
+        await upload.commit(description=_describe(submission))
+    except BaseException:
+        if submission.upload is not None:
+            await asyncio.shield(submission.upload.discard())
+        raise
+    request.app[keys.METRICS].upload_bytes.inc(submission.upload.size)
+    log.info("job %s: received %s of audio", job_id, format_bytes(submission.upload.size))
+    return submission
+
+
+async def _read_part(
+    request: web.Request, job_id: str, part: BodyPartReader | MultipartReader, submission: Submission
+) -> None:
+    settings = request.app[keys.SETTINGS]
+    if isinstance(part, MultipartReader):
+        raise BadRequestError("nested multipart parts are not supported: send `audio` as a plain file part")
+    name = part.name
+    if name == "audio":
+        if submission.upload is not None:
+            raise BadRequestError("the form has more than one `audio` part: send exactly one audio file per job")
+        submission.upload = ObjectUpload(
+            request.app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=settings.max_upload_bytes
+        )
+        submission.filename = part.filename
+        submission.content_type = part.headers.get("Content-Type")
+        await submission.upload.write_from(part.read_chunk)
+        return
+    if name not in FIELDS:
+        await part.release()
+        return
+    if name in submission.seen:
+        raise BadRequestError(f"the form has more than one `{name}` field")
+    submission.seen.add(name)
+    value = await read_field(part)
+    if name == "language":
+        submission.language = parse_language(value)
+    elif name == "task":
+        submission.task = parse_task(value)
+    else:
+        submission.webhook_url = await parse_webhook_url(value, allow_private=settings.allow_private_targets)
+
+
+def _describe(submission: Submission) -> str:
+    return f"upload {submission.filename or 'without a filename'} ({submission.content_type or 'no content type'})"
+
+
+async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
+    """Create the queued job record and publish the job message; undo both if the queue refuses it."""
+    now = datetime.now(UTC)
+    record = JobRecord(
+        id=job_id,
+        status="queued",
+        task=submission.task,
+        language=submission.language,
+        audio_object=job_id,
+        webhook_url=submission.webhook_url,
+        created_at=now,
+    )
+    message = JobMessage(
+        job_id=job_id,
+        audio_object=job_id,
+        language=submission.language,
+        task=submission.task,
+        webhook_url=submission.webhook_url,
+        submitted_at=now,
+    )
+    created = False
+    try:
+        created = await app[keys.JOB_STORE].create(record) is not None
+        await publish_job(app, message)
+    except BaseException:
+        await asyncio.shield(_undo(app, job_id, record_created=created))
+        raise
+
+
+async def publish_job(app: web.Application, message: JobMessage) -> None:
+    """Publish the job message (deduplicated by job id); a full queue becomes 429."""
+    try:
+        await publish_durably(app[keys.JS], names.JOBS_SUBJECT, encode(message), msg_id=message.job_id)
+    except APIError as exc:
+        if exc.err_code == QUEUE_FULL_ERR or "maximum messages" in (exc.description or ""):
+            raise _queue_full(app) from exc
+        raise UnavailableError(f"the jobs stream refused the job: {exc.description or exc}") from exc
+
+
+def _queue_full(app: web.Application) -> QueueFullError:
+    limit = app[keys.SETTINGS].max_queued_jobs
+    return QueueFullError(
+        f"the job queue is full ({limit} jobs waiting or running, the configured maximum): retry in {RETRY_AFTER_S} s",
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+async def _refuse_when_queue_full(app: web.Application) -> None:
+    """Answer 429 before the upload is read when the queue is already at its limit."""
+    try:
+        info = await app[keys.JS].stream_info(names.JOBS_STREAM)
+    except (NatsTimeoutError, TimeoutError, NoRespondersError) as exc:
+        raise UnavailableError(f"NATS did not answer ({exc!r}); try again later") from exc
+    if (info.state.messages or 0) >= app[keys.SETTINGS].max_queued_jobs:
+        raise _queue_full(app)
+
+
+async def _undo(app: web.Application, job_id: str, *, record_created: bool) -> None:
+    topology = app[keys.TOPOLOGY]
+    try:
+        if record_created:
+            await topology.jobs.purge(job_id)
+        await topology.audio.delete(job_id)
+    except Exception:
+        log.exception("job %s: could not remove the refused job's record or audio", job_id)
+
+
+def _idempotency_kv_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise BadRequestError(f"Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY_CHARS} characters (got {len(key)})")
+    # KV keys allow a narrow alphabet; a digest maps any header value onto it.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def _reserve_idempotency_key(app: web.Application, kv_key: str, job_id: str) -> str | None:
+    """Bind the key to `job_id` (compare-and-set); returns the job id bound earlier, if any."""
+    bucket = app[keys.TOPOLOGY].idempotency
+    for _ in range(3):
+        try:
+            await bucket.create(kv_key, job_id.encode())
+            return None
+        except KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await bucket.get(kv_key)
+        except NotFoundError:
+            continue  # released by a failed submission in between: try to reserve it again
+        return (entry.value or b"").decode()
+    raise UnavailableError("the Idempotency-Key is being reserved and released concurrently; retry the request")
+
+
+async def _release_idempotency_key(app: web.Application, kv_key: str) -> None:
+    try:
+        await app[keys.TOPOLOGY].idempotency.purge(kv_key)
+    except Exception:
+        log.exception("could not release idempotency key %s", kv_key)
