@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nats.aio.client import Client
@@ -16,6 +17,9 @@ from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import Topology, ensure_topology
+
+if TYPE_CHECKING:
+    from worker.service import Worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,3 +93,12 @@ async def topology(js: JetStreamContext, settings: Settings) -> Topology:
 @pytest.fixture
 def job_store(topology: Topology) -> JobStore:
     return JobStore(topology.jobs, topology.transcripts)
+
+
+@pytest.fixture
+async def worker(settings: Settings, nc: Client) -> AsyncIterator[Worker]:
+    """One in-process Worker (model loaded and warmed) consuming jobs from the test's nats-server."""
+    from worker.service import Worker
+
+    async with Worker(settings, nc) as running:
+        yield running

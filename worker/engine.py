@@ -1,0 +1,189 @@
+"""The Whisper engine: one pywhispercpp model per worker slot, loaded once and warmed up.
+
+pywhispercpp keeps decode parameters between calls, so every job sets all of them. The model
+runs in a thread (whisper.cpp releases the GIL); progress, new segments and the abort check are
+callbacks fired on that thread. Segments and word timings are read straight from the whisper.cpp
+context after `whisper_full`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import _pywhispercpp as pw
+import numpy as np
+from pywhispercpp.model import Model
+
+from jetscribe.errors import ModelError
+from schemas import DecodeOptions, Segment, Task
+from worker.abort import AbortSignal
+from worker.decode import SAMPLE_RATE, Samples
+from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError
+from worker.words import CENTISECONDS, TokenPiece, merge_words
+
+log = logging.getLogger(__name__)
+
+WARMUP_SECONDS: Final = 1.0
+GREEDY_BEST_OF: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRequest:
+    """What one job asks of the engine."""
+
+    language: str | None
+    task: Task
+    options: DecodeOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    segments: list[Segment]
+    language: str
+    """The requested language, or the one Whisper detected."""
+    duration_secs: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """Callbacks fired on the whisper thread during a transcription."""
+
+    on_progress: Callable[[int], None]
+    on_segment: Callable[[Segment], None]
+    abort: AbortSignal
+
+
+class WhisperEngine:
+    """One loaded model; not thread-safe, so each worker slot has its own."""
+
+    def __init__(self, model_path: Path, *, name: str, threads: int, use_gpu: bool, flash_attn: bool) -> None:
+        self.name = name
+        self._threads = threads
+        try:
+            self._model = Model(
+                str(model_path),
+                redirect_whispercpp_logs_to=None,
+                context_params={"use_gpu": use_gpu, "flash_attn": use_gpu and flash_attn},
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load Whisper model {model_path}: {exc}") from exc
+        if self._model._ctx is None:
+            raise ModelError(f"whisper.cpp could not load {model_path}: is it a whisper.cpp GGML model?")
+        self.multilingual = bool(pw.whisper_is_multilingual(self._model._ctx))
+
+    @classmethod
+    async def load(cls, model_path: Path, *, name: str, threads: int, use_gpu: bool, flash_attn: bool) -> WhisperEngine:
+        """Load off the event loop and run the one-second silent warm-up inference."""
+
+        def build() -> WhisperEngine:
+            engine = cls(model_path, name=name, threads=threads, use_gpu=use_gpu, flash_attn=flash_attn)
+            engine.warm_up()
+            return engine
+
+        return await asyncio.to_thread(build)
+
+    def warm_up(self) -> None:
+        """Pay one-off costs (buffers, GPU kernels) before the first real job does."""
+        silence = np.zeros(int(SAMPLE_RATE * WARMUP_SECONDS), dtype=np.float32)
+        ignore = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
+        request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=1))
+        self.transcribe(silence, request, ignore)
+
+    def check(self, request: DecodeRequest) -> None:
+        """Raise UnsupportedJobError if this model cannot serve `request`."""
+        if not self.multilingual and request.language not in (None, "en"):
+            raise UnsupportedJobError(
+                f"model {self.name!r} is English-only: it cannot transcribe language {request.language!r}; "
+                "run workers with a multilingual model (e.g. WHISPER_MODEL=base)"
+            )
+
+    def _configure(self, request: DecodeRequest, hooks: Hooks) -> None:
+        params = self._model._params
+        options = request.options
+        beam = options.beam_size > 1
+        params.strategy = (
+            pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH
+            if beam
+            else pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY
+        )
+        params.beam_search = {"beam_size": options.beam_size if beam else -1, "patience": -1.0}
+        params.greedy = {"best_of": GREEDY_BEST_OF}
+        params.language = request.language or ("" if self.multilingual else "en")
+        params.detect_language = False
+        params.translate = request.task == "translate"
+        params.temperature = options.temperature
+        params.n_threads = self._threads
+        params.initial_prompt = options.initial_prompt or ""
+        params.token_timestamps = options.word_timestamps
+        params.no_context = True
+        params.no_timestamps = False
+        params.single_segment = False
+        params.offset_ms = 0
+        params.duration_ms = 0
+        # The progress callback fires only when print_progress is on.
+        params.print_progress = True
+        params.print_realtime = False
+        params.print_timestamps = False
+        params.print_special = False
+
+        def on_new_segments(ctx: object, n_new: int, *_: object) -> None:
+            total = pw.whisper_full_n_segments(ctx)
+            for index in range(total - n_new, total):
+                hooks.on_segment(self._segment(index, words=False, limit=None))
+
+        pw.assign_progress_callback(params, lambda percent, *_: hooks.on_progress(int(percent)))
+        pw.assign_new_segment_callback(params, on_new_segments)
+        pw.assign_abort_callback(params, lambda *_: hooks.abort.is_set())
+
+    def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
+        """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted."""
+        self.check(request)
+        self._configure(request, hooks)
+        ctx = self._model._ctx
+        status = pw.whisper_full(ctx, self._model._params, samples, samples.size)
+        if hooks.abort.is_set():
+            raise JobAbortedError(hooks.abort.reason or "cancelled")
+        if status != 0:
+            raise RetryableError(f"whisper.cpp failed with status {status}")
+        duration = samples.size / SAMPLE_RATE
+        segments = [
+            self._segment(i, words=request.options.word_timestamps, limit=duration)
+            for i in range(pw.whisper_full_n_segments(ctx))
+        ]
+        if request.language:
+            language = request.language
+        else:
+            language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
+        return Transcription(segments=segments, language=language, duration_secs=round(duration, 3))
+
+    def _segment(self, index: int, *, words: bool, limit: float | None) -> Segment:
+        ctx = self._model._ctx
+        start = pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS
+        end = pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS
+        if limit is not None:
+            start, end = min(start, limit), min(end, limit)
+        end = max(start, end)
+        text = pw.whisper_full_get_segment_text(ctx, index).decode("utf-8", "replace").strip()
+        return Segment(
+            index=index,
+            start=start,
+            end=end,
+            text=text,
+            words=merge_words(self._pieces(index), start, end) if words else [],
+        )
+
+    def _pieces(self, index: int) -> list[TokenPiece]:
+        ctx = self._model._ctx
+        eot = pw.whisper_token_eot(ctx)
+        pieces = []
+        for j in range(pw.whisper_full_n_tokens(ctx, index)):
+            data = pw.whisper_full_get_token_data(ctx, index, j)
+            if data.id >= eot:
+                continue
+            pieces.append(TokenPiece(pw.whisper_token_to_bytes(ctx, data.id), data.t0, data.t1, float(data.p)))
+        return pieces

@@ -1,0 +1,55 @@
+"""Errors the worker raises while running a job; the tree maps onto what happens to the job message.
+
+WorkerError
+├── RetryableError      a transient fault (NATS timeout, storage hiccup, unreachable URL): nak with a delay
+├── PermanentError      the job can never succeed as submitted: fail it and term() the message
+│   ├── AudioMissingError   the audio object or URL does not exist
+│   ├── AudioTooLargeError  the audio at a URL exceeds the size limit
+│   ├── BadAudioError       ffmpeg cannot decode it, it has no audio stream, or it is empty
+│   └── UnsupportedJobError the loaded model cannot do what the job asks
+└── JobAbortedError     the job was cancelled, or the worker is handing it back (carries the reason)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from jetscribe.errors import JetscribeError
+
+AbortReason = Literal["cancelled", "handback"]
+
+
+class WorkerError(JetscribeError):
+    """Base of the errors a job can end with inside the worker."""
+
+
+class RetryableError(WorkerError):
+    """A transient fault: the job is worth another delivery after a back-off."""
+
+
+class PermanentError(WorkerError):
+    """The job cannot succeed as submitted; retrying would fail the same way."""
+
+
+class AudioMissingError(PermanentError):
+    """The audio the job points to does not exist."""
+
+
+class AudioTooLargeError(PermanentError):
+    """The audio is larger than the configured limit."""
+
+
+class BadAudioError(PermanentError):
+    """The audio cannot be decoded, has no audio stream, or holds no samples."""
+
+
+class UnsupportedJobError(PermanentError):
+    """The loaded model cannot do what the job asks (e.g. German on an English-only model)."""
+
+
+class JobAbortedError(WorkerError):
+    """The job stopped before finishing because it was cancelled or is being handed back."""
+
+    def __init__(self, reason: AbortReason) -> None:
+        super().__init__(f"job aborted: {reason}")
+        self.reason: AbortReason = reason

@@ -1,0 +1,103 @@
+"""How a job's end is recorded: the compare-and-set to a terminal state, then the terminal event.
+
+Events carry `Nats-Msg-Id: <job_id>:<kind>`, so publishing one again (after a crash between the
+KV write and the ack, or on a stale redelivery) is deduplicated by the events stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from jetscribe.jobstore import JobStore, Versioned
+from schemas import JobMessage, JobRecord, TerminalEvent, encode, names
+from schemas.names import EventKind
+from worker.errors import RetryableError
+
+log = logging.getLogger(__name__)
+
+PUBLISH_ATTEMPTS: Final = 4
+PUBLISH_RETRY_S: Final = 0.5
+EVENT_KINDS: Final[dict[str, EventKind]] = {"done": "completed", "failed": "failed", "cancelled": "cancelled"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_record(message: JobMessage, now: datetime) -> JobRecord:
+    """The state of a job published straight to NATS, which no gateway has recorded."""
+    return JobRecord(
+        id=message.job_id,
+        status="queued",
+        task=message.task,
+        language=message.language,
+        options=message.options,
+        audio_object=message.audio_object,
+        audio_url=message.audio_url,
+        webhook_url=message.webhook_url,
+        created_at=message.submitted_at or now,
+    )
+
+
+async def ensure_record(store: JobStore, message: JobMessage) -> Versioned:
+    """The job's record, created (status queued) if the job never passed a gateway."""
+    found = await store.get(message.job_id)
+    if found is not None:
+        return found
+    created = await store.create(new_record(message, utcnow()))
+    return created or await store.require(message.job_id)
+
+
+async def publish_terminal(js: JetStreamContext, record: JobRecord) -> None:
+    """Publish the terminal event of a finished `record` on the events stream, retrying brief outages."""
+    kind = EVENT_KINDS[record.status]
+    event = TerminalEvent(
+        type=kind,
+        job=record.to_job(),
+        transcript_object=record.transcript_object,
+        occurred_at=record.completed_at or utcnow(),
+    )
+    headers = {names.MSG_ID_HEADER: f"{record.id}:{kind}"}
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            await js.publish(names.event_subject(kind, record.id), encode(event), headers=headers)
+            return
+        except (NatsError, TimeoutError) as exc:
+            if attempt == PUBLISH_ATTEMPTS:
+                raise RetryableError(f"publishing the {kind} event of job {record.id} failed: {exc!r}") from exc
+            log.warning("publishing %s event of %s failed (attempt %d): %r", kind, record.id, attempt, exc)
+            await asyncio.sleep(PUBLISH_RETRY_S * attempt)
+
+
+async def fail_job(
+    store: JobStore, js: JetStreamContext, job_id: str, error: str, *, message: JobMessage | None = None
+) -> JobRecord | None:
+    """Mark the job failed with `error` (creating its record if need be) and publish `failed`.
+
+    A job that already ended keeps its outcome; returns the failed record, or None in that case.
+    """
+    now = utcnow()
+    if await store.get(job_id) is None:
+        if message is not None:
+            record = new_record(message, now)
+        else:
+            record = JobRecord(id=job_id, status="queued", task="transcribe", language=None, created_at=now)
+        await store.create(record)
+
+    def to_failed(record: JobRecord) -> JobRecord | None:
+        if record.is_terminal:
+            return None
+        return msgspec.structs.replace(record, status="failed", error=error, completed_at=now)
+
+    after = await store.transition(job_id, to_failed)
+    if after.record.status != "failed" or after.record.error != error:
+        return None
+    await publish_terminal(js, after.record)
+    return after.record

@@ -1,0 +1,323 @@
+"""Running one job message from delivery to ack: claim, fetch, decode, transcribe, record the outcome.
+
+What happens to the message follows from how the job ended:
+done / failed (permanent) / cancelled → recorded, event published, ack (term for failures);
+transient fault → last error kept in KV, nak with back-off (the dead-letter handler takes over once
+deliveries run out); hand-back on shutdown → state back to queued, nak at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
+
+from jetscribe.config import Settings
+from jetscribe.errors import JetscribeError
+from jetscribe.jobstore import JobStore
+from schemas import InvalidJobNotice, JobMessage, JobRecord, SchemaError, encode, names
+from schemas.codec import decode_job_message
+from worker.abort import AbortSignal
+from worker.decode import decode_file
+from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
+from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
+from worker.fetch import AudioDownloader, fetch_object
+from worker.outcome import ensure_record, fail_job, publish_terminal, utcnow
+from worker.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+MAX_NOTICE_PAYLOAD: Final = 64 * 1024
+CANCELLED: Final = "cancelled by request"
+_JOB_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def readable_job_id(data: bytes) -> str | None:
+    """The job id of a message that failed validation, if it has a usable one."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    job_id = raw.get("job_id") if isinstance(raw, dict) else None
+    return job_id if isinstance(job_id, str) and _JOB_ID.match(job_id) else None
+
+
+@contextlib.asynccontextmanager
+async def _background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run `coro` beside the block; cancel and await it when the block ends."""
+    task = asyncio.create_task(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class JobRunner:
+    """Everything one worker needs to run job messages; one call to `run` per delivery."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        nc: Client,
+        store: JobStore,
+        audio: ObjectStore,
+        downloader: AudioDownloader,
+        *,
+        worker_id: str,
+        model_name: str,
+    ) -> None:
+        self._settings = settings
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._store = store
+        self._audio = audio
+        self._downloader = downloader
+        self._worker_id = worker_id
+        self._model_name = model_name
+        self.running: dict[str, AbortSignal] = {}
+        self.jobs_done = 0
+
+    async def run(self, msg: Msg, engine: WhisperEngine) -> None:
+        """Take one delivery to its end; never raises for anything a job can do."""
+        try:
+            message = decode_job_message(msg.data)
+        except SchemaError as exc:
+            await self._guarded(msg, None, self._dead_letter(msg, exc))
+            return
+        abort = AbortSignal()
+        self.running[message.job_id] = abort
+        try:
+            await self._guarded(msg, message.job_id, self._run(msg, message, engine, abort))
+        finally:
+            del self.running[message.job_id]
+
+    async def _guarded(self, msg: Msg, job_id: str | None, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work`, mapping what it raises onto the job and the message."""
+        try:
+            await work
+        except JobAbortedError as exc:
+            assert job_id is not None
+            ending = self._cancel(msg, job_id) if exc.reason == "cancelled" else self._hand_back(msg, job_id)
+            await self._settle(asyncio.shield(ending), msg)
+        except PermanentError as exc:
+            log.info("job %s failed: %s", job_id, exc)
+            ending = self._fail(msg, job_id, str(exc)) if job_id is not None else msg.term()
+            await self._settle(asyncio.shield(ending), msg)
+        except (RetryableError, NatsError, JetscribeError, TimeoutError, OSError) as exc:
+            log.warning("job %s will be retried: %s", job_id, exc)
+            await self._settle(asyncio.shield(self._retry(msg, job_id, str(exc) or repr(exc))), msg)
+        except Exception as exc:
+            log.exception("job %s hit an unexpected error; it will be retried", job_id)
+            await self._settle(asyncio.shield(self._retry(msg, job_id, f"internal error: {exc!r}")), msg)
+
+    async def _settle(self, ending: asyncio.Future[None], msg: Msg) -> None:
+        """Record an unhappy ending; if even that fails, leave the message to redelivery."""
+        try:
+            await ending
+        except (NatsError, JetscribeError, TimeoutError, OSError) as exc:
+            log.warning(
+                "could not record the outcome of a job (subject %s): %r; it will be redelivered", msg.subject, exc
+            )
+
+    # Claiming -----------------------------------------------------------------------------------
+
+    async def _run(self, msg: Msg, message: JobMessage, engine: WhisperEngine, abort: AbortSignal) -> None:
+        job_id = message.job_id
+        await ensure_record(self._store, message)
+        now = utcnow()
+
+        def claim(record: JobRecord) -> JobRecord | None:
+            if record.is_terminal:
+                return None
+            if record.cancel_requested:
+                return msgspec.structs.replace(record, status="cancelled", completed_at=now, error=CANCELLED)
+            return msgspec.structs.replace(
+                record,
+                status="running",
+                started_at=now,
+                worker_id=self._worker_id,
+                model=self._model_name,
+                attempts=record.attempts + 1,
+                progress=0,
+            )
+
+        claimed = await self._store.transition(job_id, claim)
+        if claimed.record.is_terminal:
+            # Cancelled while queued, or a stale redelivery of a finished job: make sure its event
+            # went out (deduplicated), then let the message go.
+            await publish_terminal(self._js, claimed.record)
+            await msg.ack_sync()
+            return
+        request = DecodeRequest(language=message.language, task=message.task, options=message.options)
+        engine.check(request)
+        transcription = await self._transcribe(msg, message, engine, request, abort)
+        await asyncio.shield(self._complete(msg, job_id, transcription))
+
+    async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
+        """Tell JetStream the job is alive; pick up a cancel recorded in KV while we are at it."""
+        while True:
+            await asyncio.sleep(self._settings.in_progress_interval_s)
+            try:
+                await msg.in_progress()
+                current = await self._store.get(job_id)
+            except (NatsError, TimeoutError) as exc:
+                log.warning("heartbeat of job %s failed: %r", job_id, exc)
+                continue
+            if current is not None and (current.record.cancel_requested or current.record.is_terminal):
+                abort.trigger("cancelled")
+
+    # Working ------------------------------------------------------------------------------------
+
+    async def _transcribe(
+        self, msg: Msg, message: JobMessage, engine: WhisperEngine, request: DecodeRequest, abort: AbortSignal
+    ) -> Transcription:
+        reporter = ProgressReporter(self._nc, self._store, message.job_id, self._worker_id, abort)
+        async with _background(self._keep_alive(msg, message.job_id, abort)):
+            publishing = asyncio.create_task(reporter.run())
+            try:
+                reporter.stage("fetching", 0)
+                with self._temp_file(message.job_id) as path:
+                    size = await abort.guard(self._fetch(message, path))
+                    if size == 0:
+                        raise BadAudioError("the audio file is empty (0 bytes)")
+                    reporter.stage("decoding", 2)
+                    samples = await abort.guard(decode_file(path))
+                reporter.stage("transcribing", 10)
+                hooks = Hooks(on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort)
+                transcription = await asyncio.to_thread(engine.transcribe, samples, request, hooks)
+                reporter.stage("finishing", 99)
+            finally:
+                reporter.close()
+                await publishing
+        abort.check()
+        return transcription
+
+    @contextlib.contextmanager
+    def _temp_file(self, job_id: str) -> Iterator[Path]:
+        directory = self._settings.work_dir
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"jetscribe-{job_id}-", suffix=".audio", dir=directory)
+        os.close(fd)
+        path = Path(name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _fetch(self, message: JobMessage, path: Path) -> int:
+        with path.open("wb") as dest:
+            if message.audio_object is not None:
+                return await fetch_object(
+                    self._audio, message.audio_object, dest, timeout_s=self._settings.fetch_timeout_s
+                )
+            assert message.audio_url is not None
+            return await self._downloader.download(message.audio_url, dest)
+
+    # Endings ------------------------------------------------------------------------------------
+
+    async def _complete(self, msg: Msg, job_id: str, transcription: Transcription) -> None:
+        transcript = await self._store.put_transcript(job_id, transcription.segments)
+        now = utcnow()
+
+        def finish(record: JobRecord) -> JobRecord | None:
+            if record.is_terminal:
+                return None
+            if record.cancel_requested:
+                return msgspec.structs.replace(record, status="cancelled", completed_at=now, error=CANCELLED)
+            return msgspec.structs.replace(
+                record,
+                status="done",
+                progress=100,
+                error=None,
+                duration_secs=transcription.duration_secs,
+                detected_language=transcription.language,
+                completed_at=now,
+                model=self._model_name,
+                transcript_object=transcript,
+            )
+
+        after = await self._store.transition(job_id, finish)
+        if after.record.transcript_object != transcript:
+            # Cancelled (or finished elsewhere) at the last moment: the result is discarded.
+            await self._store.delete_transcript(transcript)
+        elif after.record.status == "done":
+            self.jobs_done += 1
+        await publish_terminal(self._js, after.record)
+        await msg.ack_sync()
+
+    async def _cancel(self, msg: Msg, job_id: str) -> None:
+        now = utcnow()
+
+        def cancel(record: JobRecord) -> JobRecord | None:
+            if record.is_terminal:
+                return None
+            return msgspec.structs.replace(
+                record, status="cancelled", cancel_requested=True, completed_at=now, error=CANCELLED
+            )
+
+        after = await self._store.transition(job_id, cancel)
+        await publish_terminal(self._js, after.record)
+        await msg.ack_sync()
+        log.info("job %s cancelled", job_id)
+
+    async def _hand_back(self, msg: Msg, job_id: str) -> None:
+        def requeue(record: JobRecord) -> JobRecord | None:
+            if record.is_terminal or record.worker_id != self._worker_id:
+                return None
+            return msgspec.structs.replace(record, status="queued", progress=0)
+
+        await self._store.transition(job_id, requeue)
+        await msg.nak()
+        log.info("job %s handed back", job_id)
+
+    async def _fail(self, msg: Msg, job_id: str, error: str) -> None:
+        await fail_job(self._store, self._js, job_id, error)
+        await msg.term()
+
+    def retry_delay_s(self, msg: Msg) -> float:
+        """Back-off before the next delivery: doubles with each attempt."""
+        delivered = msg.metadata.num_delivered or 1
+        return self._settings.retry_delay_s * 2 ** (delivered - 1)
+
+    async def _retry(self, msg: Msg, job_id: str | None, error: str) -> None:
+        if job_id is not None:
+
+            def note(record: JobRecord) -> JobRecord | None:
+                if record.is_terminal:
+                    return None
+                return msgspec.structs.replace(record, status="queued", error=error, progress=0)
+
+            # The dead-letter handler quotes this error if the deliveries run out.
+            with contextlib.suppress(JetscribeError):
+                await self._store.transition(job_id, note)
+        await msg.nak(delay=self.retry_delay_s(msg))
+
+    async def _dead_letter(self, msg: Msg, exc: SchemaError) -> None:
+        job_id = readable_job_id(msg.data)
+        notice = InvalidJobNotice(
+            job_id=job_id,
+            reason=str(exc),
+            payload=msg.data[:MAX_NOTICE_PAYLOAD].decode("utf-8", "replace"),
+            received_at=utcnow(),
+        )
+        await self._js.publish(names.INVALID_JOB_SUBJECT, encode(notice))
+        if job_id is not None:
+            await fail_job(self._store, self._js, job_id, f"the job message is invalid: {exc}")
+        await msg.term()
+        log.warning("dead-lettered an invalid job message (job id %s): %s", job_id, exc)

@@ -1,0 +1,244 @@
+"""The worker: consumes jobs from JetStream into its slots, one Whisper model per slot.
+
+Start-up (`__aenter__`): topology, models (loaded and warmed), the shared durable consumer, the
+cancel subscription, the heartbeat, then the loops. Shutdown (`stop`) in this order: stop fetching,
+give running jobs up to `shutdown_grace_s`, abort the rest and hand them back (nak, so another
+worker takes them at once), stop the dead-letter loop and the heartbeat, close the subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext, api
+
+from jetscribe.config import Settings
+from jetscribe.jobstore import JobStore
+from jetscribe.models.store import resolve_model
+from jetscribe.topology import ensure_topology
+from schemas import SchemaError, names
+from schemas.codec import decode_cancel
+from worker.deadletter import DeadLetterHandler
+from worker.engine import WhisperEngine
+from worker.fetch import AudioDownloader
+from worker.heartbeat import Heartbeat
+from worker.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_S: Final = 1.0
+FETCH_RETRY_S: Final = 1.0
+MAX_ACK_PENDING: Final = 1024
+ABORT_WAIT_S: Final = 30.0
+
+
+def consumer_config(settings: Settings) -> api.ConsumerConfig:
+    """The shared durable consumer of the jobs stream, as this worker's settings want it."""
+    # Each delivery's ack deadline; a job kept alive with in_progress() never reaches it.
+    backoff = [settings.ack_wait_s * 2**attempt for attempt in range(settings.max_deliver - 1)]
+    return api.ConsumerConfig(
+        durable_name=names.WORKERS_CONSUMER,
+        description="Transcription workers",
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        backoff=backoff or None,
+        max_ack_pending=max(MAX_ACK_PENDING, settings.worker_slots),
+    )
+
+
+def model_name(settings: Settings, path: Path) -> str:
+    if settings.whisper_model_path is None:
+        return settings.whisper_model
+    return path.name.removeprefix("ggml-").removesuffix(".bin")
+
+
+class Worker:
+    """A transcription worker on an open NATS connection; use as `async with Worker(settings, nc):`."""
+
+    def __init__(self, settings: Settings, nc: Client, *, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._state = "new"
+        self._stack = contextlib.AsyncExitStack()
+        self._stop_fetching = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._runner: JobRunner | None = None
+        self._slot_tasks: list[asyncio.Task[None]] = []
+        self._main: asyncio.Task[None] | None = None
+
+    @property
+    def jobs_done(self) -> int:
+        """Jobs this worker has completed (status done)."""
+        return self._runner.jobs_done if self._runner else 0
+
+    @property
+    def current_jobs(self) -> list[str]:
+        return list(self._runner.running) if self._runner else []
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError(f"this Worker is {self._state}; create a new one")
+        self._state = "starting"
+        try:
+            await self._start()
+        except BaseException:
+            self._state = "closed"
+            await self._stack.aclose()
+            raise
+        self._state = "running"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        topology = await ensure_topology(self._js, settings)
+        store = JobStore(topology.jobs, topology.transcripts)
+        path = await asyncio.to_thread(
+            resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
+        )
+        name = model_name(settings, path)
+        engines = [
+            await WhisperEngine.load(
+                path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
+            )
+            for _ in range(settings.worker_slots)
+        ]
+        log.info("worker %s: %d × %s loaded and warmed up from %s", self.worker_id, len(engines), name, path)
+        downloader = await self._stack.enter_async_context(
+            AudioDownloader(
+                max_bytes=settings.max_audio_url_bytes,
+                timeout_s=settings.fetch_timeout_s,
+                allow_private=settings.allow_private_targets,
+            )
+        )
+        runner = JobRunner(
+            settings, self._nc, store, topology.audio, downloader, worker_id=self.worker_id, model_name=name
+        )
+        self._runner = runner
+        heartbeat = Heartbeat(
+            topology.workers,
+            worker_id=self.worker_id,
+            model=name,
+            slots=settings.worker_slots,
+            ttl_s=settings.worker_heartbeat_ttl_s,
+            use_gpu=settings.use_gpu,
+            current_jobs=lambda: self.current_jobs,
+            jobs_done=lambda: self.jobs_done,
+        )
+        self._stack.push_async_callback(heartbeat.remove)
+        await heartbeat.beat()
+        await self._js.add_consumer(names.JOBS_STREAM, consumer_config(settings))
+        cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
+        self._stack.push_async_callback(self._unsubscribe, cancels)
+        subscriptions = []
+        for _ in engines:
+            sub = await self._js.pull_subscribe_bind(names.WORKERS_CONSUMER, names.JOBS_STREAM)
+            # Unsubscribed on the way out, or draining the connection waits out its timeout (see notes).
+            self._stack.push_async_callback(self._unsubscribe, sub)
+            subscriptions.append(sub)
+        dead_letters = DeadLetterHandler(self._js, store)
+        self._main = asyncio.create_task(self._run(runner, engines, subscriptions, heartbeat, dead_letters))
+
+    async def _run(
+        self,
+        runner: JobRunner,
+        engines: list[WhisperEngine],
+        subscriptions: list[JetStreamContext.PullSubscription],
+        heartbeat: Heartbeat,
+        dead_letters: DeadLetterHandler,
+    ) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._beat(heartbeat))
+            tg.create_task(dead_letters.run(self._stop_fetching))
+            self._slot_tasks = [
+                tg.create_task(self._slot(runner, engine, sub))
+                for engine, sub in zip(engines, subscriptions, strict=True)
+            ]
+
+    async def _beat(self, heartbeat: Heartbeat) -> None:
+        beating = asyncio.create_task(heartbeat.run())
+        try:
+            await self._closing.wait()
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
+        """Fetch a job only when this slot is free: the ack timer starts at delivery."""
+        while not self._stop_fetching.is_set():
+            try:
+                messages = await sub.fetch(1, timeout=FETCH_TIMEOUT_S)
+            except TimeoutError:
+                continue
+            except NatsError as exc:
+                log.warning("fetching a job failed: %r", exc)
+                await asyncio.sleep(FETCH_RETRY_S)
+                continue
+            for msg in messages:
+                await runner.run(msg, engine)
+
+    async def wait(self) -> None:
+        """Return when the worker's loops have ended: after `stop()`, or at once if one failed (raising its error)."""
+        if self._main is None:
+            raise RuntimeError("the Worker is not running: use it as `async with`")
+        await asyncio.shield(self._main)
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        try:
+            request = decode_cancel(msg.data)
+        except SchemaError as exc:
+            log.warning("ignored a malformed cancel request on %s: %s", msg.subject, exc)
+            return
+        abort = self._runner.running.get(request.job_id) if self._runner else None
+        if abort is not None:
+            log.info("cancelling job %s", request.job_id)
+            abort.trigger("cancelled")
+
+    @staticmethod
+    async def _unsubscribe(sub: Subscription | JetStreamContext.PullSubscription) -> None:
+        with contextlib.suppress(NatsError):
+            await sub.unsubscribe()
+
+    async def stop(self) -> None:
+        """Stop taking jobs, let running ones finish within the grace period, hand back the rest."""
+        if self._state in ("stopping", "closed"):
+            return
+        self._state = "stopping"
+        try:
+            self._stop_fetching.set()
+            if self._slot_tasks:
+                _, unfinished = await asyncio.wait(self._slot_tasks, timeout=self.settings.shutdown_grace_s)
+                if unfinished and self._runner is not None:
+                    for job_id, abort in list(self._runner.running.items()):
+                        log.info("handing back job %s", job_id)
+                        abort.trigger("handback")
+                    _, stuck = await asyncio.wait(unfinished, timeout=ABORT_WAIT_S)
+                    for task in stuck:
+                        task.cancel()
+            self._closing.set()
+            if self._main is not None:
+                await self._main
+        finally:
+            self._state = "closed"
+            await self._stack.aclose()
