@@ -2,8 +2,8 @@
 
 Each request carries `webhook-id`, `webhook-timestamp` (unix seconds) and `webhook-signature`:
 `v1,` followed by the base64 of HMAC-SHA256 over `{id}.{timestamp}.{body}` keyed with the secret.
-A secret written `whsec_<base64>` (the Standard Webhooks form) is keyed with the decoded bytes;
-any other string is keyed with its UTF-8 bytes.
+A secret written `whsec_<base64>` (the Standard Webhooks form; padding optional) is keyed with the
+decoded bytes; any other string is keyed with its UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def signing_key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         return secret.encode()
     encoded = secret.removeprefix(SECRET_PREFIX)
+    # Accept unpadded base64 as the reference implementation does, but nothing outside the alphabet.
+    unpadded = encoded.rstrip("=")
     try:
-        key = base64.b64decode(encoded, validate=True)
+        key = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
     except binascii.Error as exc:
         raise ConfigError(
             f"{env_name('webhook_secret')} starts with {SECRET_PREFIX!r} but the rest ({len(encoded)} characters) "

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from multidict import CIMultiDictProxy
 from nats.js import JetStreamContext
+from standardwebhooks import Webhook
 
 from gateway.webhooks import WebhookDelivery, signature, signing_key
 from jetscribe.config import Settings
@@ -58,6 +59,28 @@ async def test_plain_string_secret_signature_verifies_with_the_documented_recipe
     request = await delivered_with("correct horse battery staple", settings, js, job_store, receiver_factory)
 
     assert verify("correct horse battery staple", request.headers, request.body)
+
+
+async def test_standardwebhooks_reference_library_accepts_the_signature(
+    settings: Settings, js: JetStreamContext, job_store: JobStore, receiver_factory: ReceiverFactory
+) -> None:
+    request = await delivered_with(WHSEC, settings, js, job_store, receiver_factory)
+
+    payload = Webhook(WHSEC).verify(request.body, dict(request.headers))
+
+    assert payload["status"] == "done"
+
+
+async def test_standardwebhooks_reference_library_accepts_a_plain_secret_as_bytes(
+    settings: Settings, js: JetStreamContext, job_store: JobStore, receiver_factory: ReceiverFactory
+) -> None:
+    request = await delivered_with("correct horse battery staple", settings, js, job_store, receiver_factory)
+
+    Webhook(b"correct horse battery staple").verify(request.body, dict(request.headers))
+
+
+def test_unpadded_whsec_secret_keys_like_the_padded_one() -> None:
+    assert signing_key(WHSEC.rstrip("=")) == signing_key(WHSEC) == base64.b64decode(WHSEC.removeprefix("whsec_"))
 
 
 async def test_signature_does_not_verify_for_another_body_or_secret(
