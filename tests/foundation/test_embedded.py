@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -46,9 +47,9 @@ async def test_data_survives_a_stop_and_start_on_the_same_store_and_port(tmp_pat
 
 async def test_data_survives_a_crash(tmp_path: Path) -> None:
     first = EmbeddedNats(tmp_path / "nats")
-    first.start()
+    await asyncio.to_thread(first.start)
     await put_value(first, "job-1", b"running")
-    first.kill()
+    await asyncio.to_thread(first.kill)
 
     async with EmbeddedNats(tmp_path / "nats", port=first.port) as second:
         assert await get_value(second, "job-1") == b"running"
