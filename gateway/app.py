@@ -51,7 +51,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, _http_error_message(request, exc), dict(exc.headers))
+        kept = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return error_response(exc.status, _http_error_message(request, exc), kept)
     except (NatsError, TimeoutError) as exc:
         log.warning("%s %s: NATS unavailable: %r", request.method, request.path, exc)
         return error_response(503, f"the message broker is unavailable ({exc!r}); try again shortly")

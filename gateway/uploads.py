@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -117,9 +118,10 @@ class ObjectUpload:
 
     async def discard(self) -> None:
         """Drop every chunk written so far (the meta message was never published, so nothing else exists)."""
-        for future in self._pending:
-            future.cancel()
-        self._pending.clear()
+        # Chunks still in flight could be stored after the purge: let them land first.
+        while self._pending:
+            with contextlib.suppress(Exception):  # a chunk that failed to land needs no purge
+                await self._wait_oldest()
         if self.chunks:
             await self._js.purge_stream(OBJ_STREAM_TEMPLATE.format(bucket=self._bucket), subject=self._chunk_subject)
 

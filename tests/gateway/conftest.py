@@ -12,10 +12,13 @@ import aiohttp
 import msgspec
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from gateway.main import GatewayServer
 from jetscribe.config import Settings
 from jetscribe.topology import Topology, ensure_topology
+from schemas import names
 
 AUDIO = Path(__file__).parents[1] / "fixtures" / "audio"
 TEXTS: dict[str, str] = json.loads((AUDIO / "texts.json").read_text())
@@ -64,12 +67,16 @@ def audio_form(path: Path | None = AUDIO / "en1.wav", *, audio_first: bool = Tru
 
 async def object_names(topology: Topology) -> list[str]:
     """Names of the (non-deleted) objects in the audio bucket."""
-    from nats.js.errors import NotFoundError
-
     try:
-        return [info.name for info in await topology.audio.list()]
+        return [info.name for info in await topology.audio.list(ignore_deletes=True)]
     except NotFoundError:
         return []
+
+
+async def audio_chunks(js: JetStreamContext) -> int:
+    """How many chunk messages the audio bucket's stream holds (0 when no upload left anything behind)."""
+    info = await js.stream_info(f"OBJ_{names.AUDIO_BUCKET}", subjects_filter=f"$O.{names.AUDIO_BUCKET}.C.>")
+    return sum((info.state.subjects or {}).values())
 
 
 class ServerSentEvent(msgspec.Struct):

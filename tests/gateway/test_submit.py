@@ -13,7 +13,7 @@ from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import names
 from schemas.codec import decode_job_message
-from tests.gateway.conftest import AUDIO, StartGateway, audio_form, object_names
+from tests.gateway.conftest import AUDIO, StartGateway, audio_chunks, audio_form, object_names
 
 
 async def submit(http: aiohttp.ClientSession, form: aiohttp.FormData, **kwargs: object) -> tuple[int, dict, dict]:
@@ -119,12 +119,13 @@ async def test_webhook_url_on_loopback_is_refused_unless_private_targets_are_all
 
 
 async def test_invalid_field_after_the_audio_removes_the_stored_audio(
-    http: aiohttp.ClientSession, topology: Topology
+    http: aiohttp.ClientSession, topology: Topology, js: JetStreamContext
 ) -> None:
     status, _, _ = await submit(http, audio_form(AUDIO / "en1_stereo44k.wav", audio_first=True, language="zz"))
     assert status == 422
     assert await object_names(topology) == []
     assert await job_keys(topology) == []
+    assert await audio_chunks(js) == 0
 
 
 async def test_missing_audio_part_is_a_bad_request(http: aiohttp.ClientSession, topology: Topology) -> None:
@@ -170,7 +171,7 @@ async def test_upload_over_the_limit_is_refused_from_its_content_length(
 
 
 async def test_upload_over_the_limit_is_stopped_while_streaming(
-    start_gateway: StartGateway, topology: Topology
+    start_gateway: StartGateway, topology: Topology, js: JetStreamContext
 ) -> None:
     _, http = await start_gateway(max_upload_bytes=350_000)
     size = (AUDIO / "en1_stereo44k.wav").stat().st_size
@@ -180,11 +181,12 @@ async def test_upload_over_the_limit_is_stopped_while_streaming(
     assert "350000 bytes" in body["error"]
     assert "received before stopping" in body["error"]
     assert await object_names(topology) == []
+    assert await audio_chunks(js) == 0
     assert await job_keys(topology) == []
 
 
 async def test_chunked_upload_over_the_limit_is_stopped_while_streaming(
-    start_gateway: StartGateway, topology: Topology
+    start_gateway: StartGateway, topology: Topology, js: JetStreamContext
 ) -> None:
     _, http = await start_gateway(max_upload_bytes=1_000_000)
 
@@ -200,6 +202,7 @@ async def test_chunked_upload_over_the_limit_is_stopped_while_streaming(
     assert response.status == 413
     assert "1000000 bytes" in body["error"]
     assert await object_names(topology) == []
+    assert await audio_chunks(js) == 0
 
 
 async def test_full_queue_answers_429_with_retry_after_and_keeps_nothing(
