@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -59,6 +62,26 @@ async def test_plain_string_secret_signature_verifies_with_the_documented_recipe
     request = await delivered_with("correct horse battery staple", settings, js, job_store, receiver_factory)
 
     assert verify("correct horse battery staple", request.headers, request.body)
+
+
+def documented_verify() -> Callable[[str, CIMultiDictProxy[str], bytes], bool]:
+    """The standard-library `verify` exactly as docs/webhooks.md prints it."""
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    source = re.search(r"```python\n(import base64.*?)```", doc, re.DOTALL)
+    assert source is not None, "docs/webhooks.md lost its standard-library verification example"
+    namespace: dict[str, object] = {}
+    exec(source.group(1), namespace)
+    return namespace["verify"]  # type: ignore[return-value]
+
+
+async def test_the_example_printed_in_the_docs_verifies_the_signature(
+    settings: Settings, js: JetStreamContext, job_store: JobStore, receiver_factory: ReceiverFactory
+) -> None:
+    request = await delivered_with(WHSEC, settings, js, job_store, receiver_factory)
+    verify_as_documented = documented_verify()
+
+    assert verify_as_documented(WHSEC, request.headers, request.body)
+    assert not verify_as_documented(WHSEC, request.headers, request.body + b" ")
 
 
 async def test_standardwebhooks_reference_library_accepts_the_signature(
