@@ -92,6 +92,11 @@ async def event_hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def end_event_streams(app: web.Application) -> None:
+    """At shutdown, before in-flight requests are awaited: open event streams end (clients resume elsewhere)."""
+    app[keys.HUB].close_streams()
+
+
 def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Application:
     """The gateway application on an open NATS connection whose topology is in place."""
     app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware])
@@ -117,6 +122,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app.router.add_get("/docs", openapi.docs_page)
     app.router.add_static("/docs/assets", str(openapi.STATIC))
 
+    app.on_shutdown.append(end_event_streams)
     # Entered in order, left in reverse: components that publish or consume come after the hub.
     app.cleanup_ctx.extend(
         [

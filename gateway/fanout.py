@@ -28,7 +28,13 @@ from schemas.events import LiveEvent
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT: Final = 256
-JobItem = LiveEvent | TerminalEvent
+
+
+class HubClosing:
+    """Put in every follower's queue when the gateway shuts down: end the stream now."""
+
+
+JobItem = LiveEvent | TerminalEvent | HubClosing
 
 
 @dataclass(eq=False)
@@ -64,6 +70,12 @@ class JobEventHub:
             if not self._nc.is_closed:
                 await subscription.unsubscribe()
 
+    def close_streams(self) -> None:
+        """Tell every follower to end its stream (at shutdown, before in-flight requests are awaited)."""
+        for feed in self._feeds.values():
+            for queue in feed.followers:
+                _offer(queue, HubClosing())
+
     @property
     def subscribed_jobs(self) -> int:
         """How many jobs this gateway holds a progress subscription for."""
@@ -80,10 +92,12 @@ class JobEventHub:
         feed = self._feeds.get(job_id)
         if feed is None:
             feed = self._feeds[job_id] = _Feed()
+
+            async def on_progress(msg: Msg) -> None:
+                self._on_progress(job_id, msg)
+
             try:
-                feed.subscription = await self._nc.subscribe(
-                    names.progress_subject(job_id), cb=lambda msg: self._on_progress(job_id, msg)
-                )
+                feed.subscription = await self._nc.subscribe(names.progress_subject(job_id), cb=on_progress)
             except BaseException:
                 del self._feeds[job_id]
                 raise
@@ -102,7 +116,7 @@ class JobEventHub:
                 if not self._nc.is_closed:
                     await feed.subscription.unsubscribe()
 
-    async def _on_progress(self, job_id: str, msg: Msg) -> None:
+    def _on_progress(self, job_id: str, msg: Msg) -> None:
         try:
             event = decode_live_event(msg.data)
         except SchemaError as exc:
@@ -126,6 +140,11 @@ class JobEventHub:
         if feed is None:
             return
         for queue in feed.followers:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(item)
+            _offer(queue, item)
+
+
+def _offer(queue: asyncio.Queue[JobItem], item: JobItem) -> None:
+    """Enqueue without blocking; a full queue drops its oldest item."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from gateway import keys
-from gateway.fanout import JobItem
+from gateway.fanout import HubClosing, JobItem
 from gateway.jobs import full_job, job_id_of, load_record
 from jetscribe.jobstore import JobStore, TranscriptMissingError
 from schemas import JobRecord, ProgressEvent, SegmentEvent, TerminalEvent, encode
@@ -27,6 +27,8 @@ from schemas.api import StreamDone
 log = logging.getLogger(__name__)
 
 TRUE_VALUES: Final = frozenset({"1", "true", "yes"})
+CLIENT_CHECK_S: Final = 0.5
+"""How soon a stream whose client went away notices it (and releases its share of the subscription)."""
 
 
 @dataclass
@@ -79,14 +81,19 @@ class _JobStream:
         if self._resume_from is None:
             await self._send_snapshot(record)
         job_id = record.id
+        loop = asyncio.get_running_loop()
         reconnects = self._nc.stats["reconnects"]
+        rechecked_at = loop.time()
         while not _client_gone(self._request):
             try:
-                item = await asyncio.wait_for(self._events.get(), self._recheck_s)
+                item = await asyncio.wait_for(self._events.get(), min(self._recheck_s, CLIENT_CHECK_S))
             except TimeoutError:
                 item = None
-            if item is None or self._nc.stats["reconnects"] != reconnects:
+            if isinstance(item, HubClosing):
+                return
+            if loop.time() - rechecked_at >= self._recheck_s or self._nc.stats["reconnects"] != reconnects:
                 reconnects = self._nc.stats["reconnects"]
+                rechecked_at = loop.time()
                 if await self._recheck(job_id):
                     return
             if isinstance(item, TerminalEvent):

@@ -42,15 +42,19 @@ async def start_gateway(settings: Settings, nc: Client) -> AsyncIterator[StartGa
 
 
 @pytest.fixture
-async def gateway(start_gateway: StartGateway) -> GatewayServer:
-    server, _ = await start_gateway()
-    return server
+async def served(start_gateway: StartGateway) -> tuple[GatewayServer, aiohttp.ClientSession]:
+    """One gateway with the test's settings, and a client session for it."""
+    return await start_gateway()
 
 
 @pytest.fixture
-async def http(start_gateway: StartGateway) -> aiohttp.ClientSession:
-    _, session = await start_gateway()
-    return session
+def gateway(served: tuple[GatewayServer, aiohttp.ClientSession]) -> GatewayServer:
+    return served[0]
+
+
+@pytest.fixture
+def http(served: tuple[GatewayServer, aiohttp.ClientSession]) -> aiohttp.ClientSession:
+    return served[1]
 
 
 def audio_form(path: Path | None = AUDIO / "en1.wav", *, audio_first: bool = True, **fields: str) -> aiohttp.FormData:
