@@ -26,7 +26,7 @@ from nats.js import JetStreamContext, api
 from gateway.webhooks.attempt import Outcome, given_up, post_webhook, recorded_attempt
 from gateway.webhooks.signing import signing_key, webhook_headers
 from jetscribe.config import Settings
-from jetscribe.jobstore import JobStore, TranscriptMissingError
+from jetscribe.jobstore import JobNotFoundError, JobStore, TranscriptMissingError
 from jetscribe.netguard import guarded_connector
 from schemas import JobRecord, SchemaError, TerminalEvent, encode, names
 from schemas.codec import decode_terminal_event
@@ -219,9 +219,13 @@ class WebhookDelivery:
     async def _record(self, job_id: str, outcome: Outcome) -> Verdict:
         max_attempts = len(self._schedule) + 1
         now = datetime.now(UTC)
-        updated = await self._store.transition(
-            job_id, lambda current: recorded_attempt(current, outcome, max_attempts=max_attempts, now=now)
-        )
+        try:
+            updated = await self._store.transition(
+                job_id, lambda current: recorded_attempt(current, outcome, max_attempts=max_attempts, now=now)
+            )
+        except JobNotFoundError:
+            log.warning("job %s was deleted during its webhook attempt; nothing more is sent", job_id)
+            return ACK
         state = updated.record.webhook
         assert state is not None
         if state.delivered_at is not None:

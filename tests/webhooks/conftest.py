@@ -104,6 +104,7 @@ async def finished_job(
     webhook_url: str | None,
     *,
     kind: EventKind = "completed",
+    publish: bool = True,
 ) -> JobRecord:
     """Create a finished job's record (and transcript) and publish its terminal event, as a worker does."""
     job_id = uuid.uuid4().hex
@@ -125,7 +126,8 @@ async def finished_job(
         transcript_object=transcript,
     )
     assert await job_store.create(record) is not None
-    await publish_event(js, record, kind)
+    if publish:
+        await publish_event(js, record, kind)
     return record
 
 

@@ -14,7 +14,7 @@ from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
 from schemas import names
 from schemas.codec import decode_job
-from tests.webhooks.conftest import SEGMENTS, ReceiverFactory, finished, finished_job, webhook_state
+from tests.webhooks.conftest import SEGMENTS, ReceiverFactory, finished, finished_job, publish_event, webhook_state
 
 
 async def test_posts_the_finished_job_json_with_its_transcript(
@@ -130,8 +130,9 @@ async def test_jobs_without_webhook_url_and_unknown_jobs_send_nothing(
 ) -> None:
     receiver = await receiver_factory()
     silent = await finished_job(job_store, js, None)
-    gone = await finished_job(job_store, js, receiver.url)
+    gone = await finished_job(job_store, js, receiver.url, publish=False)
     await job_store.delete(gone.id)
+    await publish_event(js, gone, "completed")
     await js.publish(names.event_subject("completed", "garbage"), b"{not json")
     loud = await finished_job(job_store, js, receiver.url)
 
@@ -162,3 +163,19 @@ async def consumer_drained(js: JetStreamContext) -> ConsumerInfo:
         if info.num_pending == 0 and info.num_ack_pending == 0:
             return info
         await asyncio.sleep(0.05)
+
+
+async def test_job_whose_transcript_is_gone_is_given_up_without_posting(
+    delivery: WebhookDelivery, receiver_factory: ReceiverFactory, job_store: JobStore, js: JetStreamContext
+) -> None:
+    receiver = await receiver_factory()
+    record = await finished_job(job_store, js, receiver.url, publish=False)
+    assert record.transcript_object is not None
+    await job_store.delete_transcript(record.transcript_object)
+    await publish_event(js, record, "completed")
+
+    state = await webhook_state(job_store, record.id, finished)
+
+    assert receiver.requests == []
+    assert (state.attempts, state.exhausted) == (0, True)
+    assert state.last_error is not None and state.last_error.startswith(f"not sent: transcript '{record.id}.json'")
