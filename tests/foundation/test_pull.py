@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +211,28 @@ def test_pull_reports_an_unreachable_server(tmp_path: Path) -> None:
 def test_pull_refuses_a_name_that_is_not_a_model_name(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="is not a model name"):
         pull_model("../etc/passwd", tmp_path, "http://127.0.0.1:1")
+
+
+def jetscribe_pull(name: str, data_dir: Path, base_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "JETSCRIBE_MODELS_DIR"}
+    env |= {"DATA_DIR": str(data_dir), "JETSCRIBE_MODEL_BASE_URL": base_url}
+    command = [str(Path(sys.executable).parent / "jetscribe"), "models", "pull", name]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_cli_pulls_from_the_configured_base_url_into_the_models_directory(
+    served: ModelServer, tiny_model: Path, tmp_path: Path
+) -> None:
+    result = jetscribe_pull("tiny.en", tmp_path, served.url)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "models" / "ggml-tiny.en.bin")
+    assert "100%" in result.stderr
+    assert (tmp_path / "models" / "ggml-tiny.en.bin").read_bytes() == tiny_model.read_bytes()
+
+
+def test_the_cli_reports_an_unknown_model_without_a_traceback(server: ModelServer, tmp_path: Path) -> None:
+    result = jetscribe_pull("nosuch", tmp_path, server.url)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"jetscribe: no model nosuch at {server.url}/ggml-nosuch.bin (HTTP 404)")
