@@ -9,6 +9,7 @@ context after `whisper_full`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class WhisperEngine:
     def __init__(self, model_path: Path, *, name: str, threads: int, use_gpu: bool, flash_attn: bool) -> None:
         self.name = name
         self._threads = threads
+        self._work: asyncio.Future[Transcription] | None = None
         try:
             self._model = Model(
                 str(model_path),
@@ -139,6 +141,21 @@ class WhisperEngine:
         pw.assign_progress_callback(params, lambda percent, *_: hooks.on_progress(int(percent)))
         pw.assign_new_segment_callback(params, on_new_segments)
         pw.assign_abort_callback(params, lambda *_: hooks.abort.is_set())
+
+    async def run(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
+        """Transcribe in a thread. When `hooks.abort` fires, raise JobAbortedError at once: whisper.cpp
+        polls its abort callback only between encoder passes, which can take seconds, so the job ends
+        now and the model winds down behind it; `idle()` waits for that before the model is reused."""
+        await self.idle()
+        self._work = asyncio.ensure_future(asyncio.to_thread(self.transcribe, samples, request, hooks))
+        return await hooks.abort.guard(asyncio.shield(self._work))
+
+    async def idle(self) -> None:
+        """Wait until the model is no longer busy with an aborted transcription."""
+        work, self._work = self._work, None
+        if work is not None:
+            with contextlib.suppress(Exception):
+                await work
 
     def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted."""

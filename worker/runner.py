@@ -199,7 +199,7 @@ class JobRunner:
                     samples = await abort.guard(decode_file(path))
                 reporter.stage("transcribing", 10)
                 hooks = Hooks(on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort)
-                transcription = await asyncio.to_thread(engine.transcribe, samples, request, hooks)
+                transcription = await engine.run(samples, request, hooks)
                 reporter.stage("finishing", 99)
             finally:
                 reporter.close()

@@ -186,17 +186,27 @@ class Worker:
 
     async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
         """Fetch a job only when this slot is free: the ack timer starts at delivery."""
-        while not self._stop_fetching.is_set():
-            try:
-                messages = await sub.fetch(1, timeout=FETCH_TIMEOUT_S)
-            except TimeoutError:
-                continue
-            except NatsError as exc:
-                log.warning("fetching a job failed: %r", exc)
-                await asyncio.sleep(FETCH_RETRY_S)
-                continue
-            for msg in messages:
-                await runner.run(msg, engine)
+        try:
+            while not self._stop_fetching.is_set():
+                await engine.idle()
+                await self._fetch_and_run(runner, engine, sub)
+        finally:
+            # The model must not be freed while an aborted transcription still runs on it.
+            await asyncio.shield(engine.idle())
+
+    async def _fetch_and_run(
+        self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription
+    ) -> None:
+        try:
+            messages = await sub.fetch(1, timeout=FETCH_TIMEOUT_S)
+        except TimeoutError:
+            return
+        except NatsError as exc:
+            log.warning("fetching a job failed: %r", exc)
+            await asyncio.sleep(FETCH_RETRY_S)
+            return
+        for msg in messages:
+            await runner.run(msg, engine)
 
     async def wait(self) -> None:
         """Return when the worker's loops have ended: after `stop()`, or at once if one failed (raising its error)."""

@@ -43,6 +43,7 @@ async def submit(
     language: str | None = None,
     task: Task = "transcribe",
     beam_size: int = 1,
+    word_timestamps: bool = True,
     **fields: Any,
 ) -> str:
     """Upload `audio` and publish its job message; returns the job id. Greedy decoding keeps tests fast."""
@@ -52,18 +53,18 @@ async def submit(
         audio_object=await upload(topology, audio),
         language=language,
         task=task,
-        options=DecodeOptions(beam_size=beam_size),
+        options=DecodeOptions(beam_size=beam_size, word_timestamps=word_timestamps),
         **fields,
     )
     await publish_job(js, message)
     return job_id
 
 
-async def terminal_event(js: JetStreamContext, job_id: str, *, timeout: float = 90.0) -> TerminalEvent:
-    """The job's first terminal event on the events stream, waiting up to `timeout` seconds."""
+async def terminal_event(js: JetStreamContext, job_id: str, *, within_s: float = 90.0) -> TerminalEvent:
+    """The job's first terminal event on the events stream, waiting up to `within_s` seconds."""
     sub = await js.subscribe(names.job_events_filter(job_id), ordered_consumer=True)
     try:
-        msg = await sub.next_msg(timeout=timeout)
+        msg = await sub.next_msg(timeout=within_s)
     finally:
         await sub.unsubscribe()
     return decode_terminal_event(msg.data)
