@@ -41,7 +41,8 @@ DEFAULT_CONCURRENCY: Final = 16
 FETCH_TIMEOUT_S: Final = 5.0
 BROKER_PAUSE_S: Final = 1.0
 ERROR_RETRY_S: Final = 5.0
-"""Back-off after an unexpected error (KV unreachable, say); the attempt was not counted."""
+"""Back-off after an unexpected error, times the number of deliveries so far, up to `MAX_ERROR_RETRY_S`."""
+MAX_ERROR_RETRY_S: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +125,15 @@ class WebhookDelivery:
             await self._fetcher
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()
-        if self._deliveries:
-            _, pending = await asyncio.wait(self._deliveries, timeout=self._settings.shutdown_grace_s)
-            for task in pending:
+        try:
+            if self._deliveries:
+                await asyncio.wait(self._deliveries, timeout=self._settings.shutdown_grace_s)
+        finally:
+            remaining = list(self._deliveries)
+            for task in remaining:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        await self._http.close()
+            await asyncio.gather(*remaining, return_exceptions=True)
+            await self._http.close()
 
     async def _fetch_loop(self) -> None:
         assert self._sub is not None
@@ -162,8 +166,11 @@ class WebhookDelivery:
                 await asyncio.shield(_settle(msg, Verdict("nak")))
                 raise
             except Exception:
-                log.exception("webhook for %s failed unexpectedly; retrying in %g s", msg.subject, ERROR_RETRY_S)
-                verdict = Verdict("nak", ERROR_RETRY_S)
+                # Not the receiver's fault (KV unreachable, say), so not counted as an attempt; the wait
+                # grows with each delivery so that a persistent fault does not spin.
+                delay_s = min(ERROR_RETRY_S * msg.metadata.num_delivered, MAX_ERROR_RETRY_S)
+                log.exception("webhook for %s failed unexpectedly; retrying in %g s", msg.subject, delay_s)
+                verdict = Verdict("nak", delay_s)
             await asyncio.shield(_settle(msg, verdict))
         finally:
             self._slots.release()

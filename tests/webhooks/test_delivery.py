@@ -6,13 +6,15 @@ import asyncio
 import socket
 
 import msgspec
+import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 
 from gateway.webhooks import WebhookDelivery, consumer_config
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
-from schemas import names
+from jetscribe.topology import Topology
+from schemas import encode, names
 from schemas.codec import decode_job
 from tests.webhooks.conftest import SEGMENTS, ReceiverFactory, finished, finished_job, publish_event, webhook_state
 
@@ -156,6 +158,14 @@ async def test_consumer_is_durable_with_explicit_ack_and_no_broker_delivery_limi
     assert info.config.ack_wait is not None and info.config.ack_wait > settings.webhook_timeout_s
 
 
+async def logged(caplog: pytest.LogCaptureFixture, text: str) -> None:
+    """Returns once a log record containing `text` has been captured."""
+    while True:
+        if any(text in record.message for record in caplog.records):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def consumer_drained(js: JetStreamContext) -> ConsumerInfo:
     """Consumer info once every event has been taken and settled."""
     while True:
@@ -179,3 +189,24 @@ async def test_job_whose_transcript_is_gone_is_given_up_without_posting(
     assert receiver.requests == []
     assert (state.attempts, state.exhausted) == (0, True)
     assert state.last_error is not None and state.last_error.startswith(f"not sent: transcript '{record.id}.json'")
+
+
+async def test_event_that_fails_unexpectedly_is_kept_and_delivered_once_the_fault_is_gone(
+    delivery: WebhookDelivery,
+    receiver_factory: ReceiverFactory,
+    job_store: JobStore,
+    js: JetStreamContext,
+    topology: Topology,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = await receiver_factory()
+    record = await finished_job(job_store, js, receiver.url, publish=False)
+    await topology.jobs.put(record.id, b"a damaged record")
+    await publish_event(js, record, "completed")
+    await logged(caplog, "failed unexpectedly")
+
+    await topology.jobs.put(record.id, encode(record))
+    [request] = await receiver.wait_for(1)
+
+    assert decode_job(request.body).id == record.id
+    assert (await webhook_state(job_store, record.id, finished)).attempts == 1
