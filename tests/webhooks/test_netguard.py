@@ -113,3 +113,16 @@ async def test_delivery_to_a_private_target_is_refused_and_not_retried(
     assert receiver.requests == []
     assert (state.attempts, state.exhausted, state.last_status) == (1, True, None)
     assert state.last_error == f"refused: webhook_url host 127.0.0.1 is a loopback address; {HINT}"
+
+
+async def test_delivery_to_a_non_http_url_is_refused_and_not_retried(
+    delivery: WebhookDelivery, job_store: JobStore, js: JetStreamContext
+) -> None:
+    record = await finished_job(job_store, js, "ftp://files.example.com/hook")
+
+    state = await webhook_state(job_store, record.id, finished)
+
+    assert (state.attempts, state.exhausted) == (1, True)
+    assert state.last_error == (
+        "refused: webhook_url 'ftp://files.example.com/hook' is not an absolute http:// or https:// URL"
+    )
