@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 
@@ -127,7 +127,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_dec_hook)
         except msgspec.ValidationError as exc:
-            raise ConfigError(_explain(exc, raw)) from exc
+            raise ConfigError(_explain(exc, {**environ, **{env_name(k): v for k, v in overrides.items()}})) from exc
 
 
 def env_name(field: str) -> str:
@@ -149,10 +149,25 @@ def _dec_hook(tp: type, value: object) -> object:
     raise NotImplementedError
 
 
-def _explain(exc: msgspec.ValidationError, raw: Mapping[str, object]) -> str:
+_EXPECTED: Final = {
+    "Expected `int`": "expected a whole number",
+    "Expected `float`": "expected a number",
+    "Expected `bool`": "expected true or false",
+}
+
+
+def _explain(exc: msgspec.ValidationError, given: Mapping[str, object]) -> str:
+    """Name the variable and the value as the user wrote them, and say what is expected."""
     match = re.search(r"at `\$\.([a-z_0-9]+)", str(exc))
     if match is None:
         return f"invalid configuration: {exc}"
     field = match.group(1)
+    variable = env_name(field)
     reason = str(exc).split(" - at ")[0]
-    return f"{env_name(field)}={raw.get(field)!r} is invalid: {reason}"
+    choices = get_args(next(f.type for f in msgspec.structs.fields(Settings) if f.name == field))
+    if reason.startswith("Invalid enum value") and all(isinstance(c, str) for c in choices):
+        reason = "expected one of " + ", ".join(repr(c) for c in choices)
+    for prefix, plain in _EXPECTED.items():
+        if reason.startswith(prefix):
+            reason = plain + reason[len(prefix) :].split(", got")[0]
+    return f"{variable}={given.get(variable)!r} is invalid: {reason.strip()}"
