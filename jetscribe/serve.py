@@ -1,0 +1,68 @@
+"""`jetscribe serve`: the whole service in one process — NATS (embedded unless configured), gateway, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Final
+
+from gateway.main import GatewayServer, stop_event
+from jetscribe.broker import connect
+from jetscribe.config import Settings
+from jetscribe.embedded import EmbeddedNats
+from jetscribe.models.store import resolve_model
+from jetscribe.topology import ensure_topology
+from worker.service import Worker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NATS_PORT: Final = 4222
+EMBEDDED_HOST: Final = "127.0.0.1"
+
+
+def embedded_port() -> int:
+    """NATS's usual port when it is free, so other tools find the server; otherwise any free port (0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((EMBEDDED_HOST, DEFAULT_NATS_PORT))
+        except OSError:
+            return 0
+    return DEFAULT_NATS_PORT
+
+
+async def serve(settings: Settings) -> None:
+    """Run NATS (embedded unless `nats_url` is set), a worker and the gateway until SIGINT or SIGTERM.
+
+    The model is resolved first (imported from an installed PyPI package on first use), so a
+    missing model fails before anything starts.
+    """
+    stopping = stop_event()
+    model = await asyncio.to_thread(
+        resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
+    )
+    log.info("model %s: %s", settings.whisper_model if settings.whisper_model_path is None else model.name, model)
+    # The exit stack unwinds in reverse order of entry, which gives the shutdown order:
+    # 1. stop accepting HTTP (in-flight requests finish, event streams end),
+    # 2. stop the worker (running jobs get the grace period, then go back to the queue),
+    # 3. drain the NATS connection (buffered publishes and acks are flushed),
+    # 4. stop the embedded nats-server (it flushes JetStream to disk).
+    async with contextlib.AsyncExitStack() as stack:
+        url = settings.nats_url
+        if url is None:
+            server = EmbeddedNats(settings.nats_store_dir, host=EMBEDDED_HOST, port=embedded_port())
+            await stack.enter_async_context(server)
+            url = server.url
+            log.info("embedded NATS at %s (pid %s, JetStream store %s)", url, server.pid, server.store_dir)
+        else:
+            log.info("using NATS at %s", url)
+        nc = await connect(settings, url, name="jetscribe-serve")
+        stack.push_async_callback(nc.drain)
+        topology = await ensure_topology(nc.jetstream(), settings)
+        await stack.enter_async_context(Worker(settings, nc))
+        gateway = await stack.enter_async_context(GatewayServer(settings, nc, topology))
+        log.info("jetscribe is ready at %s (API docs at %s/docs); Ctrl-C stops it", gateway.url, gateway.url)
+        await stopping.wait()
+        log.info("stopping: HTTP, then the worker, then NATS")
+    log.info("stopped")

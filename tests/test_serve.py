@@ -1,0 +1,149 @@
+"""`jetscribe serve` as a user runs it: one command, a healthy service, a job end to end, a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from jetscribe.client import JetscribeClient
+from jetscribe.embedded import EmbeddedNats
+from tests.gateway.conftest import AUDIO, TEXTS
+
+READY_TIMEOUT_S = 150.0
+STOP_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, url: str) -> None:
+        self.process = process
+        self.log = log
+        self.url = url
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_service(tmp_path: Path, **env: str) -> Service:
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if k not in ("WHISPER_MODEL_PATH", "JETSCRIBE_NATS_URL")}
+    environ = {
+        **inherited,
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        "WHISPER_MODEL": "tiny.en",
+        "JETSCRIBE_HOST": "127.0.0.1",
+        "JETSCRIBE_USE_GPU": "false",
+        "JETSCRIBE_THREADS": "2",
+        **env,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jetscribe"), "serve"],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return Service(process, log, f"http://127.0.0.1:{port}")
+
+
+async def wait_healthy(service: Service) -> dict:
+    async with aiohttp.ClientSession() as session:
+        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+        while asyncio.get_running_loop().time() < deadline:
+            assert service.process.poll() is None, f"jetscribe serve exited:\n{service.text()[-3000:]}"
+            try:
+                async with session.get(f"{service.url}/health") as response:
+                    if response.status == 200:
+                        return await response.json()
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.25)
+    raise AssertionError(f"jetscribe serve was not healthy within {READY_TIMEOUT_S:.0f} s:\n{service.text()[-3000:]}")
+
+
+def stop(service: Service) -> int:
+    service.process.send_signal(signal.SIGINT)
+    try:
+        return service.process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        service.process.kill()
+        service.process.wait()
+        tail = service.text()[-3000:]
+        raise AssertionError(f"jetscribe serve ignored Ctrl-C for {STOP_TIMEOUT_S:.0f} s:\n{tail}") from exc
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Service]:
+    """`jetscribe serve` with nothing configured but a port, a data directory and the small model's name."""
+    service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
+    yield service
+    if service.process.poll() is None:
+        service.process.kill()
+        service.process.wait()
+
+
+@pytest.fixture
+async def healthy(served: Service) -> AsyncIterator[Service]:
+    await wait_healthy(served)
+    yield served
+
+
+async def test_serve_becomes_healthy_with_one_worker_and_the_model_imported(healthy: Service, tmp_path: Path) -> None:
+    body = await wait_healthy(healthy)
+    assert [w["model"] for w in body["workers"]] == ["tiny.en"]
+    assert (tmp_path / "models" / "ggml-tiny.en.bin").is_file()
+    assert re.search(r"embedded NATS at nats://127\.0\.0\.1:\d+", healthy.text())
+
+
+async def test_serve_transcribes_a_job_end_to_end(healthy: Service) -> None:
+    async with JetscribeClient(healthy.url) as client:
+        job_id = await client.submit(AUDIO / "en1.mp3", language="en")
+        job = await client.wait(job_id)
+        srt = await client.transcript(job_id, "srt")
+    assert job.status == "done", job.error
+    text = " ".join(s.text for s in job.segments).lower()
+    assert "children" in text and "garden" in text, (text, TEXTS["en1"])
+    assert " --> " in srt
+
+
+async def test_ctrl_c_stops_everything_cleanly(healthy: Service) -> None:
+    pid = int(re.search(r"embedded NATS at \S+ \(pid (\d+)", healthy.text()).group(1))  # type: ignore[union-attr]
+    assert stop(healthy) == 0
+    text = healthy.text()
+    assert "Traceback" not in text
+    assert text.rstrip().endswith("stopped")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+async def test_serve_uses_a_configured_nats_server_instead_of_embedding_one(
+    tmp_path: Path, nats_server: EmbeddedNats, tiny_model: Path
+) -> None:
+    service = start_service(tmp_path, JETSCRIBE_NATS_URL=nats_server.url, WHISPER_MODEL_PATH=str(tiny_model))
+    try:
+        await wait_healthy(service)
+        assert stop(service) == 0
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()
+    assert f"using NATS at {nats_server.url}" in service.text()
+    assert "embedded NATS" not in service.text()
