@@ -12,7 +12,7 @@ from aiohttp import web
 from nats.aio.client import Client
 
 from gateway.app import create_app
-from jetscribe.broker import connect
+from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
 from jetscribe.errors import ConfigError
 from jetscribe.topology import Topology, ensure_topology
@@ -89,4 +89,4 @@ async def run_gateway(settings: Settings) -> None:
             log.info("stopping the gateway")
     finally:
         # After HTTP has stopped: deliver what is still buffered, then close.
-        await nc.drain()
+        await close_connection(nc)

@@ -61,3 +61,12 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
         key = str(settings.nats_tls_key) if settings.nats_tls_key else None
         context.load_cert_chain(str(settings.nats_tls_cert), key)
     return context
+
+
+async def close_connection(nc: Client) -> None:
+    """Drain `nc` (flushing buffered publishes and acks); just close it when NATS is unreachable by then."""
+    try:
+        await nc.drain()
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        log.warning("NATS was unreachable at shutdown: closing the connection without draining it")
+        await nc.close()

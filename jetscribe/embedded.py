@@ -54,12 +54,15 @@ class EmbeddedNats:
         port: int = 0,
         server_name: str = "jetscribe",
         extra_config: str = "",
+        own_session: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port
         self.server_name = server_name
         self.extra_config = extra_config
+        self.own_session = own_session
+        """Run the server in its own session, so a terminal's Ctrl-C reaches only its owner, which stops it last."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +92,7 @@ class EmbeddedNats:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=self.own_session,
             )
         self._wait_ready()
 

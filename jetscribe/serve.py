@@ -9,7 +9,7 @@ import socket
 from typing import Final
 
 from gateway.main import GatewayServer, stop_event
-from jetscribe.broker import connect
+from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.models.store import resolve_model
@@ -51,14 +51,14 @@ async def serve(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         url = settings.nats_url
         if url is None:
-            server = EmbeddedNats(settings.nats_store_dir, host=EMBEDDED_HOST, port=embedded_port())
+            server = EmbeddedNats(settings.nats_store_dir, host=EMBEDDED_HOST, port=embedded_port(), own_session=True)
             await stack.enter_async_context(server)
             url = server.url
             log.info("embedded NATS at %s (pid %s, JetStream store %s)", url, server.pid, server.store_dir)
         else:
             log.info("using NATS at %s", url)
         nc = await connect(settings, url, name="jetscribe-serve")
-        stack.push_async_callback(nc.drain)
+        stack.push_async_callback(close_connection, nc)
         topology = await ensure_topology(nc.jetstream(), settings)
         await stack.enter_async_context(Worker(settings, nc))
         gateway = await stack.enter_async_context(GatewayServer(settings, nc, topology))

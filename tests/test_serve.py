@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -60,6 +61,8 @@ def start_service(tmp_path: Path, **env: str) -> Service:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own process group, as a shell gives a foreground command: Ctrl-C signals the whole group.
+            start_new_session=True,
         )
     return Service(process, log, f"http://127.0.0.1:{port}")
 
@@ -79,15 +82,36 @@ async def wait_healthy(service: Service) -> dict:
     raise AssertionError(f"jetscribe serve was not healthy within {READY_TIMEOUT_S:.0f} s:\n{service.text()[-3000:]}")
 
 
-def stop(service: Service) -> int:
-    service.process.send_signal(signal.SIGINT)
+def ctrl_c(service: Service) -> int:
+    """SIGINT to the service's whole process group, as a terminal's Ctrl-C does; returns the exit status."""
+    os.killpg(service.process.pid, signal.SIGINT)
     try:
         return service.process.wait(STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        service.process.kill()
-        service.process.wait()
         tail = service.text()[-3000:]
         raise AssertionError(f"jetscribe serve ignored Ctrl-C for {STOP_TIMEOUT_S:.0f} s:\n{tail}") from exc
+    finally:
+        shut_down(service)
+
+
+def embedded_pid(service: Service) -> int | None:
+    match = re.search(r"embedded NATS at \S+ \(pid (\d+)", service.text())
+    return int(match.group(1)) if match else None
+
+
+def shut_down(service: Service) -> None:
+    """Stop what the test started, by process id: gracefully, then by force."""
+    if service.process.poll() is None:
+        service.process.send_signal(signal.SIGINT)
+        try:
+            service.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+    pid = embedded_pid(service)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -95,9 +119,7 @@ def served(tmp_path: Path) -> Iterator[Service]:
     """`jetscribe serve` with nothing configured but a port, a data directory and the small model's name."""
     service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
     yield service
-    if service.process.poll() is None:
-        service.process.kill()
-        service.process.wait()
+    shut_down(service)
 
 
 @pytest.fixture
@@ -125,10 +147,12 @@ async def test_serve_transcribes_a_job_end_to_end(healthy: Service) -> None:
 
 
 async def test_ctrl_c_stops_everything_cleanly(healthy: Service) -> None:
-    pid = int(re.search(r"embedded NATS at \S+ \(pid (\d+)", healthy.text()).group(1))  # type: ignore[union-attr]
-    assert stop(healthy) == 0
+    pid = embedded_pid(healthy)
+    assert pid is not None
+    assert ctrl_c(healthy) == 0
     text = healthy.text()
     assert "Traceback" not in text
+    assert "NATS error" not in text, "the NATS server stopped before the components using it"
     assert text.rstrip().endswith("stopped")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -140,10 +164,8 @@ async def test_serve_uses_a_configured_nats_server_instead_of_embedding_one(
     service = start_service(tmp_path, JETSCRIBE_NATS_URL=nats_server.url, WHISPER_MODEL_PATH=str(tiny_model))
     try:
         await wait_healthy(service)
-        assert stop(service) == 0
+        assert ctrl_c(service) == 0
     finally:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
+        shut_down(service)
     assert f"using NATS at {nats_server.url}" in service.text()
     assert "embedded NATS" not in service.text()
