@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -9,6 +10,7 @@ import aiohttp
 import pytest
 from nats.js import JetStreamContext
 
+from gateway.main import GatewayServer
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import names
@@ -255,3 +257,33 @@ async def test_error_bodies_are_json_with_an_error_message(http: aiohttp.ClientS
         body = json.loads(await response.text())
     assert set(body) >= {"error"}
     assert body["error"]
+
+
+async def test_client_vanishing_mid_upload_leaves_nothing_behind(
+    gateway: GatewayServer, topology: Topology, js: JetStreamContext
+) -> None:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    preamble = (
+        b'--b\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+    )
+    writer.write(
+        b"POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 50000000\r\n\r\n" + preamble + b"\0" * 1_000_000
+    )
+    await writer.drain()
+    for _ in range(400):
+        if await audio_chunks(js) > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await audio_chunks(js) > 0, "the upload never reached the object store"
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(400):
+        if await audio_chunks(js) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await audio_chunks(js) == 0
+    assert await object_names(topology) == []
+    assert await job_keys(topology) == []
