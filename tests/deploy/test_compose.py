@@ -3,60 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import pytest
 
 from jetscribe.config import Settings
 from tests.deploy.dockerfiles import parse_dockerfile
-from tests.deploy.repo import (
-    COMPOSE_FILES,
-    REPO,
-    compose_variables,
-    interpolate,
-    load_yaml,
-    read_dotenv,
-    settings_env_names,
+from tests.deploy.manifests import (
+    JETSCRIBE_IMAGES,
+    all_services,
+    env_example,
+    has_health_check,
+    image_repo,
+    jetscribe_services,
+    services,
 )
-
-JETSCRIBE_IMAGES = ("jetscribe/gateway", "jetscribe/worker-cuda", "jetscribe/worker-cpu")
-# Placeholders for the variables .env.example leaves for the user to fill in.
-FILLED_IN = {"NATS_GATEWAY_PASSWORD": "gateway-secret", "NATS_WORKER_PASSWORD": "worker-secret"}
-
-
-def env_example() -> dict[str, str]:
-    return read_dotenv(REPO / ".env.example")
-
-
-def user_env() -> dict[str, str]:
-    return {**{k: v for k, v in env_example().items() if v}, **FILLED_IN}
-
-
-def services(path: Path = REPO / "docker-compose.yml") -> dict[str, dict[str, Any]]:
-    """The services of a compose file with `.env.example` (filled in) substituted, anchors merged."""
-    return interpolate(load_yaml(path)["services"], user_env())
-
-
-def all_services() -> dict[str, dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
-    for path in COMPOSE_FILES:
-        merged.update(services(path))
-    return merged
-
-
-def jetscribe_services() -> dict[str, dict[str, Any]]:
-    return {name: s for name, s in all_services().items() if s["image"].startswith("jetscribe/")}
-
-
-def has_health_check(service: dict[str, Any]) -> bool:
-    if "healthcheck" in service:
-        return not service["healthcheck"].get("disable", False)
-    build = service.get("build")
-    return bool(build and parse_dockerfile(REPO / build["dockerfile"]).final.all("HEALTHCHECK"))
-
-
-def image_repo(image: str) -> str:
-    return image.rsplit(":", 1)[0]
+from tests.deploy.repo import COMPOSE_FILES, REPO, compose_variables, interpolate, load_yaml, settings_env_names
 
 
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
