@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 PUBLISH_ATTEMPTS: Final = 5
 PUBLISH_TIMEOUT_S: Final = 5.0
 FIRST_RETRY_DELAY_S: Final = 0.25
+STREAM_FULL_ERR: Final = 10077
+FINAL_ERR_CODES: Final = frozenset({STREAM_FULL_ERR})
 RETRYABLE: Final = (NatsTimeoutError, TimeoutError, NoStreamResponseError, NoRespondersError, ServiceUnavailableError)
 
 
@@ -34,6 +36,9 @@ async def publish_durably(js: JetStreamContext, subject: str, payload: bytes, *,
             await js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_S, headers={names.MSG_ID_HEADER: msg_id})
             return
         except RETRYABLE as exc:
+            # A full stream answers 503 too, but waiting a second will not empty it.
+            if isinstance(exc, APIError) and exc.err_code in FINAL_ERR_CODES:
+                raise
             if attempt == PUBLISH_ATTEMPTS:
                 raise UnavailableError(
                     f"NATS did not acknowledge the message after {PUBLISH_ATTEMPTS} attempts; try again later"
@@ -41,5 +46,3 @@ async def publish_durably(js: JetStreamContext, subject: str, payload: bytes, *,
             log.warning("publish of %s on %s failed (attempt %d: %r); retrying", msg_id, subject, attempt, exc)
             await asyncio.sleep(delay_s)
             delay_s *= 2
-        except APIError:
-            raise

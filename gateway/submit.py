@@ -28,7 +28,7 @@ from gateway.errors import (
     UnprocessableError,
     UnsupportedMediaError,
 )
-from gateway.publish import publish_durably
+from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import ObjectUpload, format_bytes
 from jetscribe.errors import UnsafeTargetError
 from jetscribe.netguard import check_public_url
@@ -42,7 +42,6 @@ TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
 FIELDS: Final = frozenset({"language", "task", "webhook_url"})
 MAX_FIELD_BYTES: Final = 4096
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
-QUEUE_FULL_ERR: Final = 10077
 RETRY_AFTER_S: Final = 5
 # Multipart framing and the small text fields travel in the same body as the audio.
 MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
@@ -254,7 +253,7 @@ async def publish_job(app: web.Application, message: JobMessage) -> None:
     try:
         await publish_durably(app[keys.JS], names.JOBS_SUBJECT, encode(message), msg_id=message.job_id)
     except APIError as exc:
-        if exc.err_code == QUEUE_FULL_ERR or "maximum messages" in (exc.description or ""):
+        if exc.err_code == STREAM_FULL_ERR or "maximum messages" in (exc.description or ""):
             raise _queue_full(app) from exc
         raise UnavailableError(f"the jobs stream refused the job: {exc.description or exc}") from exc
 

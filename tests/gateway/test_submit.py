@@ -10,10 +10,12 @@ import aiohttp
 import pytest
 from nats.js import JetStreamContext
 
+from gateway.errors import QueueFullError
 from gateway.main import GatewayServer
+from gateway.submit import publish_job
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
-from schemas import names
+from schemas import JobMessage, names
 from schemas.codec import decode_job_message
 from tests.gateway.conftest import AUDIO, StartGateway, audio_chunks, audio_form, object_names
 
@@ -287,3 +289,15 @@ async def test_client_vanishing_mid_upload_leaves_nothing_behind(
     assert await audio_chunks(js) == 0
     assert await object_names(topology) == []
     assert await job_keys(topology) == []
+
+
+async def test_queue_filling_up_between_check_and_publish_still_answers_429(
+    start_gateway: StartGateway, js: JetStreamContext
+) -> None:
+    server, _ = await start_gateway(max_queued_jobs=1)
+    first = JobMessage(job_id="first", audio_object="first")
+    await publish_job(server.app, first)
+    with pytest.raises(QueueFullError, match="queue is full") as refused:
+        await publish_job(server.app, JobMessage(job_id="second", audio_object="second"))
+    assert refused.value.retry_after_s > 0
+    assert (await js.stream_info(names.JOBS_STREAM)).state.messages == 1
