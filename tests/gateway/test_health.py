@@ -51,6 +51,13 @@ async def test_health_and_readiness_are_503_while_nats_is_down(
         assert ready.status == 503
         assert "NATS" in (await ready.json())["error"]
         assert live.status == 200
+    nats_server.start()
+    for _ in range(400):
+        async with http.get("/readyz") as ready:
+            if ready.status == 200:
+                break
+        await asyncio.sleep(0.05)
+    assert ready.status == 200
 
 
 async def test_metrics_are_prometheus_text(http: aiohttp.ClientSession) -> None:

@@ -8,11 +8,13 @@ import json
 
 import aiohttp
 import pytest
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.errors import QueueFullError
 from gateway.main import GatewayServer
 from gateway.submit import publish_job
+from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import JobMessage, names
@@ -301,3 +303,23 @@ async def test_queue_filling_up_between_check_and_publish_still_answers_429(
         await publish_job(server.app, JobMessage(job_id="second", audio_object="second"))
     assert refused.value.retry_after_s > 0
     assert (await js.stream_info(names.JOBS_STREAM)).state.messages == 1
+
+
+async def test_submission_while_nats_is_down_is_503_and_works_again_after(
+    http: aiohttp.ClientSession, nats_server: EmbeddedNats, nc: Client
+) -> None:
+    nats_server.stop()
+    for _ in range(200):
+        if not nc.is_connected:
+            break
+        await asyncio.sleep(0.05)
+    status, body, _ = await submit(http, audio_form())
+    assert status == 503
+    assert "try again" in body["error"]
+    nats_server.start()
+    for _ in range(400):
+        if nc.is_connected:
+            break
+        await asyncio.sleep(0.05)
+    status, _, _ = await submit(http, audio_form())
+    assert status == 202
