@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any, Final
 
 import msgspec
@@ -204,6 +204,13 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _version() -> str:
+    try:
+        return metadata.version("jetscribe")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
     _, components = msgspec.json.schema_components(BODIES, ref_template=REF)
@@ -211,7 +218,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "jetscribe",
-            "version": "0.1.0",
+            "version": _version(),
             "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
         },
         "paths": _paths(),

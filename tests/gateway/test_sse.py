@@ -15,6 +15,7 @@ from nats.aio.client import Client
 
 from gateway import keys
 from gateway.main import GatewayServer
+from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from schemas import ProgressEvent, Segment, SegmentEvent, encode, names
 from tests.gateway.conftest import StartGateway, audio_form, read_events
@@ -203,3 +204,24 @@ async def test_stream_reports_progress_recorded_while_events_were_missed(
         events, _ = await read_events(response, stop_after=1)
     assert events[0].event == "progress"
     assert events[0].data["percent"] == 60
+
+
+async def test_stream_survives_a_nats_restart(
+    http: aiohttp.ClientSession, nc: Client, nats_server: EmbeddedNats
+) -> None:
+    job_id = await submit(http)
+    async with http.get(f"/jobs/{job_id}/stream") as response:
+        await read_events(response, stop_after=1)
+        reconnects = nc.stats["reconnects"]
+        nats_server.stop()
+        nats_server.start()
+        for _ in range(400):
+            if nc.is_connected and nc.stats["reconnects"] > reconnects:
+                break
+            await asyncio.sleep(0.05)
+        await publish_progress(nc, job_id, (1, 30))
+        await cancel(http, job_id)
+        events, _ = await read_events(response)
+    assert [e.event for e in events if e.id is not None] == ["progress"]
+    assert events[-1].event == "done"
+    assert events[-1].data["job"]["status"] == "cancelled"
