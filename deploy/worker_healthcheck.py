@@ -18,6 +18,7 @@ import asyncio
 import socket
 import sys
 from typing import Final
+from urllib.parse import urlsplit
 
 import msgspec
 import nats
@@ -28,21 +29,43 @@ from schemas import names
 from schemas.workers import WorkerHeartbeat
 
 CHECK_TIMEOUT_S: Final = 8.0
+CONNECT_TIMEOUT_S: Final = 3
 HEALTHY: Final = 0
 UNHEALTHY: Final = 1
 _decode_heartbeat = msgspec.json.Decoder(WorkerHeartbeat).decode
 
 
+async def reachable(servers: list[str]) -> bool:
+    """Whether any server accepts a TCP connection (nats-py itself retries a refused first connect forever)."""
+    for server in servers:
+        url = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                _, writer = await asyncio.open_connection(url.hostname, url.port or 4222)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
+
+
 async def heartbeating_workers(settings: Settings, host: str) -> list[str] | None:
     """Ids of the workers on `host` with a live heartbeat; None when NATS cannot be reached."""
-    if not settings.nats_url:
+    servers = [s.strip() for s in (settings.nats_url or "").split(",") if s.strip()]
+    if not servers or not await reachable(servers):
         return None
+
+    async def ignore(exc: Exception) -> None:
+        """Connection errors are this check's answer, not log noise."""
+
     try:
         nc = await nats.connect(
-            servers=[s.strip() for s in settings.nats_url.split(",")],
+            servers=servers,
             name="jetscribe-healthcheck",
             allow_reconnect=False,
-            connect_timeout=3,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            error_cb=ignore,
             user=settings.nats_user,
             password=settings.nats_password,
             token=settings.nats_token,
