@@ -37,16 +37,13 @@ def long_audio(tmp_path: Path) -> Path:
     return path
 
 
-async def transcribing(nc: Client, job_id: str) -> None:
-    """Return once the job's progress says whisper is running."""
-    sub = await nc.subscribe(names.progress_subject(job_id))
-    try:
-        async for msg in sub.messages:
-            event = decode_live_event(msg.data)
-            if isinstance(event, ProgressEvent) and event.stage == "transcribing":
-                return
-    finally:
-        await sub.unsubscribe()
+async def transcribing(job_store: JobStore, job_id: str) -> None:
+    """Return once the job's record says whisper is running on it."""
+    while True:
+        found = await job_store.get(job_id)
+        if found is not None and found.record.status == "running" and found.record.progress >= 10:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def queued_record(job_store: JobStore, js: JetStreamContext, topology: Topology, **fields: object) -> str:
@@ -111,7 +108,7 @@ async def test_running_job_is_cancelled_within_two_seconds(
     worker: Worker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore, long_audio: Path
 ) -> None:
     job_id = await submit(js, topology, long_audio)
-    await asyncio.wait_for(transcribing(nc, job_id), 60)
+    await asyncio.wait_for(transcribing(job_store, job_id), 60)
     await asyncio.sleep(0.5)
 
     started = time.monotonic()
@@ -129,12 +126,12 @@ async def test_running_job_is_cancelled_within_two_seconds(
 
 
 async def test_cancel_recorded_in_kv_is_honoured(
-    start_worker: StartWorker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore,
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore,
     long_audio: Path,
 ) -> None:  # fmt: skip
     async with start_worker(in_progress_interval_s=0.5):
         job_id = await submit(js, topology, long_audio)
-        await asyncio.wait_for(transcribing(nc, job_id), 60)
+        await asyncio.wait_for(transcribing(job_store, job_id), 60)
 
         await job_store.transition(job_id, lambda r: msgspec.structs.replace(r, cancel_requested=True))
         event = await terminal_event(js, job_id, within_s=10)
@@ -180,11 +177,11 @@ async def test_progress_reaches_the_progress_subject_and_kv(
 
 
 async def test_stop_hands_a_running_job_back_to_the_next_worker(
-    start_worker: StartWorker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
     async with start_worker(shutdown_grace_s=0) as first:
         job_id = await submit(js, topology, AUDIO / "long60.ogg")
-        await asyncio.wait_for(transcribing(nc, job_id), 60)
+        await asyncio.wait_for(transcribing(job_store, job_id), 60)
     handed_back = (await job_store.require(job_id)).record
 
     async with start_worker() as second:
@@ -198,14 +195,30 @@ async def test_stop_hands_a_running_job_back_to_the_next_worker(
 
 
 async def test_stop_lets_a_running_job_finish_within_the_grace_period(
-    start_worker: StartWorker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
     async with start_worker(shutdown_grace_s=60) as only:
         job_id = await submit(js, topology, AUDIO / "en6.wav")
-        await asyncio.wait_for(transcribing(nc, job_id), 60)
+        await asyncio.wait_for(transcribing(job_store, job_id), 60)
 
     assert (await job_store.require(job_id)).record.status == "done"
     assert only.jobs_done == 1
+
+
+async def test_each_slot_runs_a_job_at_the_same_time(
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
+) -> None:
+    async with start_worker(worker_slots=2, threads=1) as both:
+        first = await submit(js, topology, AUDIO / "long60.ogg")
+        second = await submit(js, topology, AUDIO / "long60.ogg")
+        await asyncio.wait_for(asyncio.gather(transcribing(job_store, first), transcribing(job_store, second)), 60)
+        running_together = sorted(both.current_jobs)
+
+        events = [await terminal_event(js, first), await terminal_event(js, second)]
+
+    assert running_together == sorted([first, second])
+    assert [e.type for e in events] == ["completed", "completed"]
+    assert both.jobs_done == 2
 
 
 async def test_heartbeat_describes_the_worker_until_it_stops(start_worker: StartWorker, topology: Topology) -> None:

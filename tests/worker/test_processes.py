@@ -10,7 +10,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
@@ -32,7 +31,6 @@ def settings(settings: Settings) -> Settings:
 async def test_killed_workers_job_is_finished_by_another_exactly_once(
     settings: Settings,
     start_worker: StartWorker,
-    nc: Client,
     js: JetStreamContext,
     topology: Topology,
     job_store: JobStore,
@@ -40,7 +38,7 @@ async def test_killed_workers_job_is_finished_by_another_exactly_once(
 ) -> None:
     async with WorkerProcess(worker_env(settings), topology, tmp_path / "first.log") as first:
         job_id = await submit(js, topology, AUDIO / "long60.ogg")
-        await asyncio.wait_for(transcribing(nc, job_id), 60)
+        await asyncio.wait_for(transcribing(job_store, job_id), 60)
         first.kill()
         assert await first.exit_code() < 0
     taken = (await job_store.require(job_id)).record
@@ -59,7 +57,6 @@ async def test_killed_workers_job_is_finished_by_another_exactly_once(
 async def test_sigterm_hands_the_running_job_to_another_worker(
     settings: Settings,
     start_worker: StartWorker,
-    nc: Client,
     js: JetStreamContext,
     topology: Topology,
     job_store: JobStore,
@@ -69,7 +66,7 @@ async def test_sigterm_hands_the_running_job_to_another_worker(
     patient = msgspec.structs.replace(settings, ack_wait_s=60.0)
     async with WorkerProcess(worker_env(patient), topology, tmp_path / "first.log") as first:
         job_id = await submit(js, topology, AUDIO / "long60.ogg")
-        await asyncio.wait_for(transcribing(nc, job_id), 60)
+        await asyncio.wait_for(transcribing(job_store, job_id), 60)
         first.terminate()
         assert await first.exit_code() == 0, first.log()
     assert "handing back job" in first.log()
