@@ -161,6 +161,12 @@ def _paths() -> dict[str, Any]:
                 "operationId": "streamJob",
                 "parameters": [
                     {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                    {
+                        "name": "last_event_id",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "The same as the Last-Event-ID header, for clients that cannot set headers",
+                    },
                     {"name": "segments", "in": "query", "schema": {"type": "boolean", "default": False}},
                 ],
                 "responses": {
