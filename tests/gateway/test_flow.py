@@ -149,3 +149,12 @@ async def test_health_is_ok_with_a_live_worker(http: aiohttp.ClientSession) -> N
     assert [w["model"] for w in body["workers"]] == ["tiny.en"]
     assert body["workers"][0]["device"]["kind"] == "cpu"
     assert body["queue"] == {"pending": 0, "in_flight": 0}
+
+
+async def test_concurrent_clients_of_one_job_see_the_same_end(http: aiohttp.ClientSession) -> None:
+    job_id = await submit(http, AUDIO / "en4.wav", language="en")
+    streams = await asyncio.gather(*(follow(http, job_id) for _ in range(5)))
+    endings = [events[-1] for events in streams]
+    assert all(e.event == "done" for e in endings)
+    assert len({str(e.data) for e in endings}) == 1
+    assert endings[0].data["job"]["status"] == "done"
