@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +36,15 @@ RUNTIME_ENV: Final = frozenset(
 )
 
 _INTERPOLATION: Final = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
+
+
+def tool(name: str) -> str:
+    """A command-line tool the test extra installs beside this Python (or on PATH)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise AssertionError(f"{name} is not installed: `pip install -e '.[test]'` brings it")
+    return found
 
 
 def settings_env_names() -> frozenset[str]:

