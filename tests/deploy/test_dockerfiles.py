@@ -5,7 +5,10 @@ from __future__ import annotations
 import glob
 import importlib.metadata
 import json
+import shlex
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,17 @@ def test_cuda_runtime_stage_matches_the_build_stage_toolkit() -> None:
     assert runtime.base == build.base.replace("-devel-", "-runtime-")
     resolved = expand_args(runtime.base, dockerfile.global_args)
     assert resolved.startswith("nvidia/cuda:12.") and resolved.endswith("-runtime-ubuntu24.04"), resolved
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dependency_layer_lists_the_projects_dependencies(dockerfile: Path, tmp_path: Path) -> None:
+    build = parse_dockerfile(dockerfile).stages[0]
+    (step,) = [run.args for run in build.all("RUN") if "tomllib" in run.args]
+    words = shlex.split(step)
+    assert words[:2] == ["python", "-c"] and words[3:5] == [">", "/tmp/requirements.txt"]
+    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    listed = subprocess.run(
+        [sys.executable, "-c", words[2]], cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    with (REPO / "pyproject.toml").open("rb") as f:
+        assert listed == tomllib.load(f)["project"]["dependencies"]
