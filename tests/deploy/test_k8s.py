@@ -110,6 +110,11 @@ def test_worker_requests_a_gpu_and_probes_its_heartbeat() -> None:
         assert worker[probe]["exec"]["command"][-1] in installed
 
 
+def test_worker_threads_match_its_cpu_request() -> None:
+    (worker,) = find("Deployment", "jetscribe-worker")["spec"]["template"]["spec"]["containers"]
+    assert worker_settings().threads == int(worker["resources"]["requests"]["cpu"])
+
+
 def test_worker_replicas_are_left_to_the_autoscaler() -> None:
     worker = find("Deployment", "jetscribe-worker")
     assert "replicas" not in worker["spec"]
