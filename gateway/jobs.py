@@ -7,11 +7,12 @@ import base64
 import binascii
 import logging
 from datetime import UTC, datetime
-from typing import Final, get_args
+from typing import Final, cast, get_args
 
 import msgspec
 from aiohttp import web
 from nats.js.errors import APIError, NoKeysError, ObjectNotFoundError
+from nats.js.kv import KeyValue
 
 from gateway import keys
 from gateway.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
@@ -84,9 +85,8 @@ async def get_transcript(request: web.Request) -> web.Response:
         segments = await segments_of(store, record)
     except TranscriptMissingError as exc:
         raise NotFoundError(f"the transcript of job {job_id} is no longer available: {exc}") from exc
-    tf: TranscriptFormat = fmt  # type: ignore[assignment]
     return web.Response(
-        body=render(segments, tf),
+        body=render(segments, cast(TranscriptFormat, fmt)),
         content_type=CONTENT_TYPES[fmt],
         charset="utf-8",
         headers={"Content-Disposition": f'inline; filename="{job_id}.{fmt}"'},
@@ -144,9 +144,9 @@ def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
         raise BadRequestError(f"cursor {raw!r} is not one this API returned; pass `next_cursor` unchanged") from exc
 
 
-async def _all_records(store: JobStore, bucket: object) -> list[JobRecord]:
+async def _all_records(store: JobStore, bucket: KeyValue) -> list[JobRecord]:
     try:
-        job_ids = await bucket.keys()  # type: ignore[attr-defined]
+        job_ids = await bucket.keys()
     except NoKeysError:
         return []
     limiter = asyncio.Semaphore(LIST_CONCURRENCY)
