@@ -16,6 +16,7 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
+from nats.errors import Error as NatsError
 
 from gateway import keys
 from gateway.fanout import HubClosing, JobItem
@@ -55,6 +56,10 @@ async def stream_job(request: web.Request) -> web.StreamResponse:
                 await _JobStream(request, sse, events).run(record)
             except ConnectionError:
                 log.debug("job %s: event stream client went away", job_id)
+            except (TimeoutError, NatsError) as exc:
+                # A stalled client, or NATS gone mid-stream: the headers are out, so no error response can
+                # follow; ending the stream lets the client reconnect with Last-Event-ID.
+                log.warning("job %s: event stream ended early: %r", job_id, exc)
             finally:
                 metrics.sse_clients.dec()
     return sse
