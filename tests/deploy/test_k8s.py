@@ -25,7 +25,7 @@ from tests.deploy.manifests import (
     worker_settings,
 )
 from tests.deploy.nats_process import config_test
-from tests.deploy.repo import DEPLOY, K8S, NATS_VALUES, RUNTIME_ENV, load_yaml, settings_env_names
+from tests.deploy.repo import DEPLOY, K8S, NATS_VALUES, REPO, RUNTIME_ENV, load_yaml, read_dotenv, settings_env_names
 
 KUBERNETES_VERSION = "1.30"  # the oldest release the manifests target
 
@@ -203,3 +203,8 @@ def test_helm_values_merge_renders_a_config_nats_server_accepts(tmp_path: Path) 
     conf.write_text(f"port: 4222\njetstream {{ store_dir: {json.dumps(str(tmp_path))} }}\n{text[1:-1]}\n")
     result = config_test(conf, {"NATS_GATEWAY_PASSWORD": "g", "NATS_WORKER_PASSWORD": "w"})
     assert result.returncode == 0, result.stderr
+
+
+def test_cluster_runs_the_same_nats_release_as_compose() -> None:
+    nats_version = read_dotenv(REPO / ".env.example")["NATS_VERSION"]
+    assert load_yaml(NATS_VALUES)["container"]["image"]["tag"] == f"{nats_version}-alpine"
