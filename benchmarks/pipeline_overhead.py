@@ -1,0 +1,73 @@
+"""Pipeline overhead: `POST /jobs` → `done` through `jetscribe serve`, against ffmpeg decode + Whisper of the
+same file in one plain process (same model, same decode parameters). Ratios within one run.
+
+    .venv/bin/python -m benchmarks.pipeline_overhead [--long-s 300] [--short-s 10] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.audio import speech
+from benchmarks.plain import PlainTranscriber
+from benchmarks.report import median, table
+from benchmarks.service import free_port, jetscribe_process, model_path, service_env
+from jetscribe.client import JetscribeClient
+
+THREADS = os.cpu_count() or 1
+
+
+async def through_service(base_url: str, path: Path) -> float:
+    async with JetscribeClient(base_url) as client:
+        start = time.perf_counter()
+        job_id = await client.submit(path, language="en")
+        job = await client.wait(job_id)
+        elapsed = time.perf_counter() - start
+    if job.status != "done":
+        raise RuntimeError(f"job {job_id} ended {job.status}: {job.error}")
+    return elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--long-s", type=float, default=300.0)
+    parser.add_argument("--short-s", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = {
+            "short": speech(args.short_s, Path(tmp) / "short.flac"),
+            "long": speech(args.long_s, Path(tmp) / "long.flac"),
+        }
+        plain = PlainTranscriber(model_path(), threads=THREADS)
+        port = free_port()
+        env = service_env(Path(tmp) / "data", port, JETSCRIBE_THREADS=str(THREADS))
+        base = f"http://127.0.0.1:{port}"
+        rows: list[tuple[str, str]] = [("threads", str(THREADS))]
+        async with jetscribe_process("serve", env, f"{base}/health"):
+            for label, clip in clips.items():
+                service_s, plain_s = [], []
+                # Alternate the two so drift in machine load hits both alike.
+                for _ in range(args.repeats):
+                    service_s.append(await through_service(base, clip))
+                    plain_s.append(await asyncio.to_thread(plain.run, clip))
+                ratio = median(service_s) / median(plain_s)
+                rows += [
+                    (
+                        f"{label} clip ({args.short_s if label == 'short' else args.long_s:.0f} s): plain",
+                        f"{median(plain_s):.2f} s",
+                    ),
+                    (f"{label} clip: POST → done via serve", f"{median(service_s):.2f} s"),
+                    (f"{label} clip: ratio", f"{ratio:.3f}"),
+                ]
+    table(f"Pipeline overhead (tiny.en, median of {args.repeats})", rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
