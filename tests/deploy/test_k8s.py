@@ -208,3 +208,14 @@ def test_helm_values_merge_renders_a_config_nats_server_accepts(tmp_path: Path) 
 def test_cluster_runs_the_same_nats_release_as_compose() -> None:
     nats_version = read_dotenv(REPO / ".env.example")["NATS_VERSION"]
     assert load_yaml(NATS_VALUES)["container"]["image"]["tag"] == f"{nats_version}-alpine"
+
+
+def test_jetstream_store_limit_leaves_room_on_its_volume() -> None:
+    file_store = load_yaml(NATS_VALUES)["config"]["jetstream"]["fileStore"]
+    assert file_store["enabled"] and file_store["pvc"]["enabled"]
+    assert gibibytes(file_store["maxSize"]) < gibibytes(file_store["pvc"]["size"])
+
+
+def gibibytes(quantity: str) -> int:
+    assert quantity.endswith("Gi"), quantity
+    return int(quantity.removesuffix("Gi"))
