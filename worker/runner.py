@@ -104,7 +104,8 @@ class JobRunner:
         try:
             await self._guarded(msg, message.job_id, self._run(msg, message, engine, abort))
         finally:
-            del self.running[message.job_id]
+            if self.running.get(message.job_id) is abort:
+                del self.running[message.job_id]
 
     async def _guarded(self, msg: Msg, job_id: str | None, work: Coroutine[Any, Any, None]) -> None:
         """Run `work`, mapping what it raises onto the job and the message."""
