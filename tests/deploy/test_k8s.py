@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import kubernetes_validate
+import pytest
 
+from jetscribe.cli import main as jetscribe_cli
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
 from jetscribe.topology import stream_configs
@@ -219,3 +221,12 @@ def test_jetstream_store_limit_leaves_room_on_its_volume() -> None:
 def gibibytes(quantity: str) -> int:
     assert quantity.endswith("Gi"), quantity
     return int(quantity.removesuffix("Gi"))
+
+
+def test_containers_run_real_jetscribe_commands() -> None:
+    for deployment in deployments():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert "command" not in container, "the image's entrypoint is `jetscribe`"
+            with pytest.raises(SystemExit) as exited:
+                jetscribe_cli([*container["args"], "--help"])
+            assert exited.value.code == 0, container["args"]
