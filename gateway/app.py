@@ -11,26 +11,18 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from gateway import health, jobs, keys, openapi, sse, submit
-from gateway.errors import GatewayError, QueueFullError, UnauthorizedError
+from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
 from gateway.metrics import GatewayMetrics
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
 from jetscribe.jobstore import ConflictError, JobNotFoundError, JobStore
 from jetscribe.topology import Topology
-from schemas import encode
-from schemas.api import ErrorBody
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JOB_ID = r"{job_id:[A-Za-z0-9_-]{1,64}}"
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status, body=encode(ErrorBody(error=message)), content_type="application/json", headers=headers
-    )
 
 
 @web.middleware
@@ -108,7 +100,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[keys.METRICS] = GatewayMetrics()
     app[keys.OPENAPI] = openapi.openapi_spec(settings)
 
-    app.router.add_post("/jobs", submit.submit_job)
+    app.router.add_post("/jobs", submit.submit_job, expect_handler=submit.expect_upload)
     app.router.add_get("/jobs", jobs.list_jobs)
     app.router.add_get(f"/jobs/{JOB_ID}", jobs.get_job)
     app.router.add_delete(f"/jobs/{JOB_ID}", jobs.cancel_job)

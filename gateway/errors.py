@@ -16,7 +16,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from aiohttp import web
+
 from jetscribe.errors import JetscribeError
+from schemas import encode
+from schemas.api import ErrorBody
 
 
 class GatewayError(JetscribeError):
@@ -67,3 +71,10 @@ class QueueFullError(GatewayError):
 
 class UnavailableError(GatewayError):
     status = 503
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The JSON answer `{"error": message}` every error of the API gets."""
+    return web.Response(
+        status=status, body=encode(ErrorBody(error=message)), content_type="application/json", headers=headers
+    )

@@ -27,6 +27,7 @@ from gateway.errors import (
     UnavailableError,
     UnprocessableError,
     UnsupportedMediaError,
+    error_response,
 )
 from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import ObjectUpload, format_bytes
@@ -112,7 +113,6 @@ async def read_field(part: BodyPartReader) -> str:
 async def submit_job(request: web.Request) -> web.Response:
     """Accept an upload and queue it as a job: `202 {"job_id"}` with `Location: /jobs/{id}`."""
     app = request.app
-    settings = app[keys.SETTINGS]
     _require_multipart(request)
     job_id = new_job_id()
     idempotency_key = _idempotency_kv_key(request)
@@ -122,14 +122,8 @@ async def submit_job(request: web.Request) -> web.Response:
             return _accepted(existing, replayed=True)
     try:
         await _refuse_when_queue_full(app)
-        if request.content_length is not None and request.content_length > (
-            settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-        ):
-            raise PayloadTooLargeError(
-                f"the request body is {format_bytes(request.content_length)} ({request.content_length} bytes), "
-                f"more than this service's upload limit of {format_bytes(settings.max_upload_bytes)} "
-                f"({settings.max_upload_bytes} bytes): send a shorter or more compressed file"
-            )
+        if (too_large := _declared_too_large(request)) is not None:
+            raise too_large
         submission = await _read_form(request, job_id)
         await _queue(app, job_id, submission)
     except BaseException:
@@ -138,6 +132,29 @@ async def submit_job(request: web.Request) -> web.Response:
         raise
     app[keys.METRICS].jobs_submitted.inc()
     return _accepted(job_id, replayed=False)
+
+
+def _declared_too_large(request: web.Request) -> PayloadTooLargeError | None:
+    """The refusal for a body whose declared length already exceeds the limit (before reading any of it)."""
+    limit = request.app[keys.SETTINGS].max_upload_bytes
+    length = request.content_length
+    if length is None or length <= limit + MULTIPART_OVERHEAD_BYTES:
+        return None
+    return PayloadTooLargeError(
+        f"the request body is {format_bytes(length)} ({length} bytes), more than this service's upload limit of "
+        f"{format_bytes(limit)} ({limit} bytes): send a shorter or more compressed file"
+    )
+
+
+async def expect_upload(request: web.Request) -> web.Response | None:
+    """`Expect: 100-continue`: refuse an oversized upload before the client sends it, else let it come."""
+    too_large = _declared_too_large(request)
+    if too_large is not None:
+        return error_response(too_large.status, too_large.message)
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        return error_response(417, f"Expect: {request.headers['Expect']!r} is not supported; use 100-continue")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
 
 
 def _accepted(job_id: str, *, replayed: bool) -> web.Response:

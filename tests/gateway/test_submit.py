@@ -323,3 +323,41 @@ async def test_submission_while_nats_is_down_is_503_and_works_again_after(
         await asyncio.sleep(0.05)
     status, _, _ = await submit(http, audio_form())
     assert status == 202
+
+
+async def raw_request(gateway: GatewayServer, head: bytes) -> bytes:
+    """Send only a request head and return what the gateway answers before any body arrives."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_oversized_upload_is_refused_before_the_client_sends_it(start_gateway: StartGateway) -> None:
+    server, _ = await start_gateway(max_upload_bytes=1_000_000)
+    answer = await raw_request(
+        server,
+        b"POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+async def test_upload_within_the_limit_is_told_to_continue(gateway: GatewayServer) -> None:
+    answer = await raw_request(
+        gateway,
+        b"POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 500000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+async def test_submission_with_expect_100_continue_is_accepted(http: aiohttp.ClientSession) -> None:
+    status, body, _ = await submit(http, audio_form(AUDIO / "en1_stereo44k.wav"), expect100=True)
+    assert status == 202
+    assert body["job_id"]
