@@ -8,7 +8,7 @@ from typing import Final
 
 from aiohttp import web
 from nats.errors import Error as NatsError
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
@@ -34,18 +34,21 @@ async def queue_depth(app: web.Application) -> QueueDepth:
 
 
 async def live_workers(app: web.Application) -> list[WorkerHeartbeat]:
-    """Workers whose heartbeat has not expired from the workers bucket."""
+    """Workers whose heartbeat has not expired from the workers bucket.
+
+    The keys come from the bucket's stream state rather than `KeyValue.keys()`, which would open a
+    consumer on every probe of an orchestrator polling this route.
+    """
     bucket = app[keys.TOPOLOGY].workers
-    try:
-        worker_keys = await bucket.keys()
-    except NoKeysError:
-        return []
+    prefix = f"$KV.{names.WORKERS_BUCKET}."
+    info = await app[keys.JS].stream_info(f"KV_{names.WORKERS_BUCKET}", subjects_filter=f"{prefix}>")
     workers = []
-    for key in sorted(worker_keys):
+    for subject in sorted(info.state.subjects or {}):
+        key = subject.removeprefix(prefix)
         try:
             entry = await bucket.get(key)
         except NotFoundError:
-            continue
+            continue  # deleted by a worker that stopped, or expired just now
         if not entry.value:
             continue
         try:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from nats.aio.client import Client
 
+from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
 from tests.gateway.conftest import audio_form
+from worker.service import Worker
 
 
 async def test_health_is_503_without_a_live_worker(http: aiohttp.ClientSession) -> None:
@@ -69,3 +72,17 @@ async def test_metrics_are_prometheus_text(http: aiohttp.ClientSession) -> None:
     assert "jetscribe_jobs_submitted_total 1.0" in text
     assert "jetscribe_queue_pending 1.0" in text
     assert 'jetscribe_http_requests_total{method="POST",route="/jobs",status="202"} 1.0' in text
+
+
+async def test_health_follows_a_worker_starting_and_stopping(
+    http: aiohttp.ClientSession, settings: Settings, nc: Client
+) -> None:
+    async with Worker(settings, nc) as worker:
+        async with http.get("/health") as response:
+            running = await response.json()
+    async with http.get("/health") as response:
+        stopped = await response.json()
+    assert [w["worker_id"] for w in running["workers"]] == [worker.worker_id]
+    assert running["status"] == "ok"
+    assert response.status == 503
+    assert stopped["workers"] == []
