@@ -1,0 +1,58 @@
+"""README.md stays true: its curl walk-through runs verbatim against `jetscribe serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_serve import Service, shut_down, start_service, wait_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DEFAULT_URL = "http://localhost:8080"
+
+
+def walkthrough() -> str:
+    """The shell block between the walkthrough markers of README.md."""
+    section = README.read_text().split("<!-- walkthrough:start -->")[1].split("<!-- walkthrough:end -->")[0]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match, "README.md has no ```sh block between the walkthrough markers"
+    return match.group(1)
+
+
+@pytest.fixture
+async def healthy(tmp_path: Path) -> AsyncIterator[Service]:
+    service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
+    try:
+        await wait_healthy(service)
+        yield service
+    finally:
+        shut_down(service)
+
+
+async def test_the_readme_walkthrough_works_against_jetscribe_serve(healthy: Service) -> None:
+    script = walkthrough()
+    assert DEFAULT_URL in script
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        "-euo",
+        "pipefail",
+        "-c",
+        script.replace(DEFAULT_URL, healthy.url),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    output = out.decode()
+
+    assert process.returncode == 0, output
+    assert "event: progress" in output
+    assert "event: done" in output
+    assert re.search(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", output), output
+    assert output.rstrip().endswith("409"), output
+    await wait_healthy(healthy)
