@@ -104,6 +104,7 @@ async def test_redelivery_of_a_finished_job_changes_nothing(
     assert (await js.stream_info(names.JOBS_STREAM)).state.messages == 0
 
 
+@pytest.mark.slow
 async def test_running_job_is_cancelled_within_two_seconds(
     worker: Worker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore, long_audio: Path
 ) -> None:
@@ -125,6 +126,7 @@ async def test_running_job_is_cancelled_within_two_seconds(
     assert (await terminal_event(js, next_job)).type == "completed"
 
 
+@pytest.mark.slow
 async def test_cancel_recorded_in_kv_is_honoured(
     start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore,
     long_audio: Path,
@@ -139,6 +141,7 @@ async def test_cancel_recorded_in_kv_is_honoured(
     assert event.type == "cancelled"
 
 
+@pytest.mark.slow
 async def test_progress_reaches_the_progress_subject_and_kv(
     worker: Worker, nc: Client, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
@@ -176,6 +179,7 @@ async def test_progress_reaches_the_progress_subject_and_kv(
     assert any(0 < p < 100 for p in kv_progress)
 
 
+@pytest.mark.slow
 async def test_stop_hands_a_running_job_back_to_the_next_worker(
     start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
@@ -205,6 +209,7 @@ async def test_stop_lets_a_running_job_finish_within_the_grace_period(
     assert only.jobs_done == 1
 
 
+@pytest.mark.slow
 async def test_each_slot_runs_a_job_at_the_same_time(
     start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:

@@ -28,6 +28,7 @@ def settings(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, ack_wait_s=3.0, in_progress_interval_s=1.0, shutdown_grace_s=0.0)
 
 
+@pytest.mark.slow
 async def test_killed_workers_job_is_finished_by_another_exactly_once(
     settings: Settings,
     start_worker: StartWorker,
@@ -54,6 +55,7 @@ async def test_killed_workers_job_is_finished_by_another_exactly_once(
     assert second.jobs_done == 1
 
 
+@pytest.mark.slow
 async def test_sigterm_hands_the_running_job_to_another_worker(
     settings: Settings,
     start_worker: StartWorker,

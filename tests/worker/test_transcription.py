@@ -64,6 +64,7 @@ async def test_job_record_is_created_and_completed(
     assert worker.jobs_done == 1
 
 
+@pytest.mark.slow
 async def test_words_are_ordered_and_inside_their_segment(
     worker: Worker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
