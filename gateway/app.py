@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -10,7 +9,8 @@ from aiohttp import web
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from gateway import health, jobs, keys, openapi, sse, submit
+from gateway import health, jobs, keys, limits, openapi, sse, submit
+from gateway.auth import auth_middleware
 from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
 from gateway.metrics import GatewayMetrics
@@ -67,17 +67,6 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With API keys configured, `/jobs` routes need `Authorization: Bearer <key>`; health and docs stay open."""
-    api_keys = request.app[keys.SETTINGS].api_keys
-    if api_keys and request.path.startswith("/jobs"):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys):
-            raise UnauthorizedError("this API needs `Authorization: Bearer <API key>` with a configured key")
-    return await handler(request)
-
-
 async def event_hub_ctx(app: web.Application) -> AsyncIterator[None]:
     async with JobEventHub(app[keys.NC]) as hub:
         app[keys.HUB] = hub
@@ -91,7 +80,11 @@ async def end_event_streams(app: web.Application) -> None:
 
 def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Application:
     """The gateway application on an open NATS connection whose topology is in place."""
-    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[metrics_middleware, errors_middleware, auth_middleware, limits.limits_middleware],
+        client_max_size=limits.MAX_BODY_BYTES,
+    )
+    app[limits.STREAM_SLOTS] = limits.StreamSlots(settings.max_sse_clients)
     app[keys.SETTINGS] = settings
     app[keys.NC] = nc
     app[keys.JS] = nc.jetstream()

@@ -11,6 +11,7 @@ from typing import Final, Self
 from aiohttp import web
 from nats.aio.client import Client
 
+from gateway import limits
 from gateway.app import create_app
 from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
@@ -46,7 +47,9 @@ class GatewayServer:
     async def __aenter__(self) -> Self:
         if self._runner is not None:
             raise RuntimeError("this GatewayServer is already running")
-        runner = web.AppRunner(self._app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        runner = web.AppRunner(
+            self._app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **limits.parser_limits()
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self._settings.host, self._settings.port).start()

@@ -49,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Interval of the comment lines that keep idle event streams open through proxies."""
     sse_recheck_s: PositiveFloat = 5.0
     """How often an event stream re-reads the job's state, so a missed terminal event never hangs it."""
+    max_sse_clients: Positive = 10_000
+    """Event streams one gateway holds open at once; the next client gets 503 with Retry-After."""
+    request_timeout_s: PositiveFloat = 30.0
+    """Time limit of every route but uploads and event streams; past it the answer is 503."""
 
     # Storage and models
     data_dir: Path = Path("data")
@@ -77,6 +81,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     events_max_age_s: PositiveFloat = 7 * DAY_S
     job_ttl_s: PositiveFloat = 7 * DAY_S
     """How long job state, transcripts and uploaded audio are kept."""
+    keep_audio: bool = False
+    """Keep a job's audio object after the job ends (until `job_ttl_s`); by default the worker deletes it."""
     worker_heartbeat_ttl_s: PositiveFloat = 15.0
 
     # Worker
