@@ -1,0 +1,51 @@
+"""jetscribe.objects.read_object: the fast object-store reader the worker fetches audio with."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import ObjectNotFoundError
+
+from jetscribe.objects import ObjectCorruptError, read_object
+from jetscribe.topology import Topology
+from schemas import names
+
+
+async def test_an_object_of_many_chunks_reads_back_byte_for_byte(topology: Topology, js: JetStreamContext) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    await topology.audio.put("clip", io.BytesIO(data))
+    out = io.BytesIO()
+
+    size = await read_object(js, names.AUDIO_BUCKET, "clip", out)
+
+    assert size == len(data)
+    assert out.getvalue() == data
+
+
+async def test_an_empty_object_reads_as_zero_bytes(topology: Topology, js: JetStreamContext) -> None:
+    await topology.audio.put("empty", io.BytesIO(b""))
+    out = io.BytesIO()
+
+    assert await read_object(js, names.AUDIO_BUCKET, "empty", out) == 0
+    assert out.getvalue() == b""
+
+
+async def test_a_missing_object_raises_not_found(topology: Topology, js: JetStreamContext) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        await read_object(js, names.AUDIO_BUCKET, "nowhere", io.BytesIO())
+
+
+async def test_a_lost_chunk_is_reported_as_corrupt_instead_of_waiting_forever(
+    topology: Topology, js: JetStreamContext
+) -> None:
+    await topology.audio.put("clip", io.BytesIO(os.urandom(512 * 1024)))
+    info = await topology.audio.get_info("clip")
+    stream = f"OBJ_{names.AUDIO_BUCKET}"
+    chunk = await js.get_last_msg(stream, f"$O.{names.AUDIO_BUCKET}.C.{info.nuid}")
+    await js.delete_msg(stream, chunk.seq)
+
+    with pytest.raises(ObjectCorruptError, match="3 of its 4 chunks"):
+        await read_object(js, names.AUDIO_BUCKET, "clip", io.BytesIO(), fetch_timeout_s=0.5)
