@@ -12,16 +12,18 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
+from jetscribe.embedded import EmbeddedNats
 from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import CancelRequest, JobMessage, JobRecord, ProgressEvent, SegmentEvent, encode, names
 from schemas.codec import decode_heartbeat, decode_live_event
 from tests.worker.conftest import StartWorker
-from tests.worker.jobs import AUDIO, new_job_id, publish_job, submit, terminal_event, upload
+from tests.worker.jobs import AUDIO, new_job_id, publish_job, submit, terminal_event, terminal_event_count, upload
 from worker.service import Worker
 
 
@@ -44,6 +46,16 @@ async def transcribing(job_store: JobStore, job_id: str) -> None:
         if found is not None and found.record.status == "running" and found.record.progress >= 10:
             return
         await asyncio.sleep(0.05)
+
+
+async def reconnected(nc: Client) -> None:
+    """Return once the client has reconnected and the server answers."""
+    while True:
+        try:
+            await nc.flush(timeout=1)
+            return
+        except (NatsError, TimeoutError):
+            await asyncio.sleep(0.1)
 
 
 async def queued_record(job_store: JobStore, js: JetStreamContext, topology: Topology, **fields: object) -> str:
@@ -238,3 +250,25 @@ async def test_heartbeat_describes_the_worker_until_it_stops(start_worker: Start
     assert heartbeat.pid > 0 and heartbeat.host
     with pytest.raises(KeyNotFoundError):
         await topology.workers.get(running.worker_id)
+
+
+@pytest.mark.slow
+async def test_job_survives_a_nats_server_restart_mid_transcription(
+    worker: Worker,
+    nats_server: EmbeddedNats,
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    job_store: JobStore,
+) -> None:
+    job_id = await submit(js, topology, AUDIO / "long60.ogg")
+    await asyncio.wait_for(transcribing(job_store, job_id), 60)
+
+    await asyncio.to_thread(nats_server.stop)
+    await asyncio.to_thread(nats_server.start)
+    await asyncio.wait_for(reconnected(nc), 30)
+    event = await terminal_event(js, job_id)
+
+    assert event.type == "completed"
+    assert await terminal_event_count(js, job_id) == 1
+    assert (await job_store.require(job_id)).record.status == "done"
