@@ -14,6 +14,8 @@ from typing import Final
 import msgspec
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
 
 from jetscribe.jobstore import JobStore, Versioned
 from schemas import JobMessage, JobRecord, TerminalEvent, encode, names
@@ -101,3 +103,22 @@ async def fail_job(
         return None
     await publish_terminal(js, after.record)
     return after.record
+
+
+async def release_audio(store: JobStore, audio: ObjectStore, message: JobMessage) -> None:
+    """Delete the job's audio object once the job has ended (its transcript or error is what is kept).
+
+    Runs after every delivery; a job that will be retried or was handed back keeps its audio. The
+    object expires with the bucket's TTL anyway, so a failure here is only logged.
+    """
+    assert message.audio_object is not None
+    try:
+        found = await store.get(message.job_id)
+        if found is None or not found.record.is_terminal:
+            return
+        await audio.delete(message.audio_object)
+        log.info("job %s: deleted its audio object %s", message.job_id, message.audio_object)
+    except ObjectNotFoundError:
+        pass
+    except (NatsError, TimeoutError) as exc:
+        log.warning("job %s: audio object %s not deleted: %r", message.job_id, message.audio_object, exc)
