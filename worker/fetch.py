@@ -11,11 +11,12 @@ from typing import BinaryIO, Final
 
 import aiohttp
 from nats.errors import Error as NatsError
-from nats.js.errors import DigestMismatchError, ObjectDeletedError, ObjectNotFoundError
-from nats.js.object_store import ObjectStore
+from nats.js import JetStreamContext
+from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
 from jetscribe.errors import UnsafeTargetError
 from jetscribe.netguard import guarded_connector
+from jetscribe.objects import ObjectCorruptError, read_object
 from schemas import names
 from worker.errors import AudioMissingError, AudioTooLargeError, PermanentError, RetryableError
 
@@ -23,23 +24,22 @@ MAX_REDIRECTS: Final = 5
 CHUNK_BYTES: Final = 1 << 20
 
 
-async def fetch_object(store: ObjectStore, name: str, dest: BinaryIO, *, timeout_s: float) -> int:
-    """Stream the object `name` into `dest`; returns its size in bytes."""
+async def fetch_object(js: JetStreamContext, name: str, dest: BinaryIO, *, timeout_s: float) -> int:
+    """Stream the audio object `name` into `dest`; returns its size in bytes."""
     try:
-        # A missing chunk makes the object-store read wait forever: bound it.
         async with asyncio.timeout(timeout_s):
-            result = await store.get(name, writeinto=dest)
+            return await read_object(js, names.AUDIO_BUCKET, name, dest)
     except ObjectNotFoundError as exc:
         raise AudioMissingError(f"audio object {name!r} does not exist in bucket {names.AUDIO_BUCKET}") from exc
     except ObjectDeletedError as exc:
         raise AudioMissingError(f"audio object {name!r} was deleted from bucket {names.AUDIO_BUCKET}") from exc
-    except DigestMismatchError as exc:
-        raise PermanentError(f"audio object {name!r} is corrupt: its SHA-256 digest does not match") from exc
+    except ObjectCorruptError as exc:
+        # Chunks can lag behind in a cluster that is still catching up: worth another delivery.
+        raise RetryableError(f"audio object {name!r} could not be read whole: {exc}") from exc
     except TimeoutError as exc:
         raise RetryableError(f"reading audio object {name!r} did not finish within {timeout_s:g} s") from exc
     except NatsError as exc:
         raise RetryableError(f"reading audio object {name!r} failed: {exc!r}") from exc
-    return result.info.size or 0
 
 
 class AudioDownloader:
