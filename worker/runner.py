@@ -35,7 +35,7 @@ from worker.decode import decode_file
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
 from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
 from worker.fetch import AudioDownloader, fetch_object
-from worker.outcome import ensure_record, fail_job, publish_terminal, utcnow
+from worker.outcome import ensure_record, fail_job, publish_terminal, release_audio, utcnow
 from worker.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ class JobRunner:
         finally:
             if self.running.get(message.job_id) is abort:
                 del self.running[message.job_id]
+        if message.audio_object is not None and not self._settings.keep_audio:
+            await release_audio(self._store, self._audio, message)
 
     async def _guarded(self, msg: Msg, job_id: str | None, work: Coroutine[Any, Any, None]) -> None:
         """Run `work`, mapping what it raises onto the job and the message."""
