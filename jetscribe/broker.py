@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
+from typing import Final
 
 import nats
 from nats.aio.client import Client
@@ -13,6 +16,15 @@ from jetscribe.errors import NatsUnavailableError
 
 log = logging.getLogger(__name__)
 
+_REFUSALS: Final = ("authorization violation", "authentication", "user authentication expired")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether `exc` means the server refused these credentials or this TLS setup: retrying cannot help."""
+    if isinstance(exc, nats.errors.AuthorizationError | ssl.SSLError):
+        return True
+    return isinstance(exc, nats.errors.Error) and any(r in str(exc).lower() for r in _REFUSALS)
+
 
 async def connect(settings: Settings, url: str, *, name: str) -> Client:
     """Connect to `url` (comma-separated servers) with unbounded reconnects and a short ping.
@@ -21,8 +33,14 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
     ride out any outage and resume on its own.
     """
 
+    # Reconnects are unbounded, so nats-py would retry refused credentials forever at start-up:
+    # the first refusal before the connection is up ends the attempt with a clear error instead.
+    refused: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
     async def on_error(exc: Exception) -> None:
         log.warning("NATS error: %s", exc)
+        if not refused.done() and is_refusal(exc):
+            refused.set_result(exc)
 
     async def on_disconnect() -> None:
         log.warning("disconnected from NATS")
@@ -30,8 +48,9 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
     async def on_reconnect() -> None:
         log.info("reconnected to NATS")
 
-    try:
-        return await nats.connect(
+    client = Client()
+    connecting = asyncio.ensure_future(
+        client.connect(
             servers=[s.strip() for s in url.split(",")],
             name=name,
             max_reconnect_attempts=-1,
@@ -49,8 +68,26 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
             user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
             tls=_tls_context(settings),
         )
+    )
+    try:
+        await asyncio.wait((connecting, refused), return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
+            await client.close()
+            exc = refused.result()
+            raise NatsUnavailableError(
+                f"NATS at {url} refused this client ({exc}): check JETSCRIBE_NATS_USER / _PASSWORD / _TOKEN / "
+                "_CREDS and the TLS settings"
+            ) from exc
+        connecting.result()
     except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
         raise NatsUnavailableError(f"cannot connect to NATS at {url}: {exc}") from exc
+    finally:
+        if not refused.done():
+            refused.cancel()
+    return client
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
