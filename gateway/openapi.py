@@ -61,7 +61,8 @@ def _paths() -> dict[str, Any]:
             "audio": {
                 "type": "string",
                 "contentMediaType": "application/octet-stream",
-                "description": "Any format ffmpeg reads",
+                "minLength": 1,
+                "description": "Any format ffmpeg reads (not empty)",
             },
             "language": {
                 "type": "string",

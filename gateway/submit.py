@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
@@ -183,7 +184,7 @@ async def _read_form(request: web.Request, job_id: str) -> Submission:
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
                 await _read_part(request, job_id, part, submission)
-        except ValueError as exc:
+        except (ValueError, BadHttpMessage) as exc:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
         upload = submission.upload
         if upload is None:
