@@ -21,12 +21,13 @@ import msgspec
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from nats.js.object_store import ObjectStore
 
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
 from schemas import JobMessage, SchemaError, names
 from schemas.codec import decode_job_message
-from worker.outcome import fail_job
+from worker.outcome import fail_job, release_audio
 from worker.runner import readable_job_id
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,11 @@ def consumer_config() -> api.ConsumerConfig:
 class DeadLetterHandler:
     """Consumes MAX_DELIVERIES advisories until `stopping` is set."""
 
-    def __init__(self, js: JetStreamContext, store: JobStore) -> None:
+    def __init__(self, js: JetStreamContext, store: JobStore, *, audio: ObjectStore | None = None) -> None:
+        """`audio`: the bucket to delete a failed job's audio from; None keeps it (`keep_audio`)."""
         self._js = js
         self._store = store
+        self._audio = audio
 
     async def run(self, stopping: asyncio.Event) -> None:
         await self._js.add_consumer(names.DEADLETTER_STREAM, consumer_config())
@@ -114,4 +117,6 @@ class DeadLetterHandler:
             reason = f"gave up after {advisory.deliveries} deliveries: {last_error}"
             if await fail_job(self._store, self._js, job_id, reason, message=message) is not None:
                 log.warning("job %s failed: %s", job_id, reason)
+            if self._audio is not None and message is not None and message.audio_object is not None:
+                await release_audio(self._store, self._audio, message)
         await self._js.delete_msg(advisory.stream, advisory.stream_seq)

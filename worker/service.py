@@ -156,7 +156,7 @@ class Worker:
             # Unsubscribed on the way out, or draining the connection waits out its timeout (see notes).
             self._stack.push_async_callback(self._unsubscribe, sub)
             subscriptions.append(sub)
-        dead_letters = DeadLetterHandler(self._js, store)
+        dead_letters = DeadLetterHandler(self._js, store, audio=None if settings.keep_audio else topology.audio)
         self._main = asyncio.create_task(self._run(runner, engines, subscriptions, heartbeat, dead_letters))
 
     async def _run(

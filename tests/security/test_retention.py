@@ -17,7 +17,7 @@ from jetscribe.topology import Topology, ensure_topology
 from schemas import names
 from tests.gateway.conftest import AUDIO, StartGateway, audio_form, object_names
 from tests.worker.jobs import submit, terminal_event
-from worker.service import Worker
+from worker.service import Worker, consumer_config
 
 SHORT_TTL_S = 2.0
 
@@ -73,6 +73,24 @@ async def test_producers_audio_object_is_deleted_when_its_job_ends(
     assert len(await object_names(topology)) == 1
     await terminal_event(js, job_id)
     assert await audio_deleted(topology)
+
+
+async def test_audio_of_a_job_that_ran_out_of_deliveries_is_deleted(
+    settings: Settings, nc: Client, js: JetStreamContext, topology: Topology
+) -> None:
+    crashing = msgspec.structs.replace(settings, max_deliver=2, ack_wait_s=1.0)
+    await js.add_consumer(names.JOBS_STREAM, consumer_config(crashing))
+    job_id = await submit(js, topology, AUDIO / "en3.wav")
+    sub = await js.pull_subscribe_bind(names.WORKERS_CONSUMER, names.JOBS_STREAM)
+    for _ in range(2):  # taken and never acknowledged: a worker that dies each time
+        await sub.fetch(1, timeout=10)
+    await sub.unsubscribe()
+
+    async with Worker(crashing, nc):
+        event = await terminal_event(js, job_id)
+        assert await audio_deleted(topology)
+
+    assert event.type == "failed" and (event.job.error or "").startswith("gave up after 2 deliveries")
 
 
 async def test_audio_is_kept_when_configured(
