@@ -128,3 +128,27 @@ async def test_tls_with_the_servers_ca_connects_and_without_it_is_refused(settin
         untrusting = msgspec.structs.replace(trusted, nats_tls_ca=strangers_cert)
         with pytest.raises(NatsUnavailableError, match="refused this client"):
             await asyncio.wait_for(connect(untrusting, server.url, name="untrusting"), 15)
+
+
+async def test_deploy_accounts_admit_gateway_and_worker_to_one_jetstream_account(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_GATEWAY_PASSWORD", "gateway-pass-1")
+    monkeypatch.setenv("NATS_WORKER_PASSWORD", "worker-pass-2")
+    accounts = (Path(__file__).parents[2] / "deploy" / "nats" / "accounts.conf").read_text()
+    async with EmbeddedNats(tmp_path / "accounts", extra_config=accounts) as server:
+        gateway_settings = with_server(settings, server, nats_user="gateway", nats_password="gateway-pass-1")
+        worker_settings = with_server(settings, server, nats_user="worker", nats_password="worker-pass-2")
+        gateway_nc = await connect(gateway_settings, server.url, name="gateway")
+        worker_nc = await connect(worker_settings, server.url, name="worker")
+        try:
+            gateway_side = await ensure_topology(gateway_nc.jetstream(), gateway_settings)
+            worker_side = await ensure_topology(worker_nc.jetstream(), worker_settings)
+            await gateway_side.jobs.put("shared", b"seen")
+            assert (await worker_side.jobs.get("shared")).value == b"seen"
+        finally:
+            await gateway_nc.close()
+            await worker_nc.close()
+        swapped = with_server(settings, server, nats_user="worker", nats_password="gateway-pass-1")
+        with pytest.raises(NatsUnavailableError, match="refused"):
+            await asyncio.wait_for(connect(swapped, server.url, name="swapped"), 10)
