@@ -64,7 +64,6 @@ async def test_sigterm_hands_the_running_job_to_another_worker(
     job_store: JobStore,
     tmp_path: Path,
 ) -> None:
-    # Redelivery by ack timeout would take 60 s; the hand-back (nak) makes it immediate.
     patient = msgspec.structs.replace(settings, ack_wait_s=60.0)
     async with WorkerProcess(worker_env(patient), topology, tmp_path / "first.log") as first:
         job_id = await submit(js, topology, AUDIO / "long60.ogg")
@@ -72,16 +71,29 @@ async def test_sigterm_hands_the_running_job_to_another_worker(
         first.terminate()
         assert await first.exit_code() == 0, first.log()
     assert "handing back job" in first.log()
+    handed_back = (await job_store.require(job_id)).record
 
     async with start_worker(ack_wait_s=60.0) as second:
-        event = await terminal_event(js, job_id, within_s=45)
+        # Redelivery by ack timeout would take 60 s; the hand-back (nak) makes it immediate.
+        await asyncio.wait_for(taken_by(job_store, job_id, second.worker_id), 30)
+        event = await terminal_event(js, job_id)
 
+    assert handed_back.status == "queued"
     assert event.type == "completed"
     record = (await job_store.require(job_id)).record
     assert record.worker_id == second.worker_id and record.attempts == 2
     assert await terminal_event_count(js, job_id) == 1
     with pytest.raises(KeyNotFoundError):
         await topology.workers.get(first.worker_id or "")
+
+
+async def taken_by(job_store: JobStore, job_id: str, worker_id: str) -> None:
+    """Return once `worker_id` has claimed the job."""
+    while True:
+        found = await job_store.get(job_id)
+        if found is not None and found.record.worker_id == worker_id:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def test_worker_command_without_a_nats_url_says_what_to_set(tmp_path: Path) -> None:
