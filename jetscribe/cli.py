@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = model_commands.add_parser("list", help="list the models in the models directory")
     listing.set_defaults(run=_models_list)
 
+    config = commands.add_parser("config", help="print every setting's variable, default and meaning (Markdown)")
+    config.set_defaults(run=_config)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of every wire message")
     schema.set_defaults(run=_schema)
     return parser
@@ -109,6 +112,13 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no models in {settings.model_dir}")
     for name, path, size in found:
         print(f"{name:<16} {size / 1e6:8.1f} MB  {path}")
+    return 0
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.config_reference import settings_table
+
+    print(settings_table(), end="")
     return 0
 
 

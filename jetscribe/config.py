@@ -40,9 +40,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # HTTP gateway
     host: str = "0.0.0.0"
+    """Address the gateway listens on."""
     port: Port = 8080
+    """Port the gateway listens on."""
     log_level: LogLevel = "info"
+    """debug, info, warning, error or critical."""
     max_upload_bytes: Positive = 2 * GiB
+    """Largest audio upload `POST /jobs` accepts; larger ones get 413 and nothing is kept."""
     api_keys: tuple[str, ...] = ()
     """Bearer tokens the gateway accepts; empty means the API is open."""
     sse_heartbeat_s: PositiveFloat = 15.0
@@ -56,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Storage and models
     data_dir: Path = Path("data")
+    """Where the embedded NATS server keeps JetStream data and where models live by default."""
     whisper_model: str = "base"
     """Model name: resolved in `models_dir`, imported from an installed PyPI package, or pulled."""
     whisper_model_path: Path | None = None
@@ -63,39 +68,61 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     models_dir: Path | None = None
     """Where models are kept; default `<data_dir>/models`."""
     model_base_url: str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main"
+    """Where `jetscribe models pull NAME` downloads `ggml-NAME.bin` from."""
 
     # NATS
     nats_url: str | None = None
     """Servers, comma-separated; absent starts an embedded nats-server under `data_dir`."""
     nats_user: str | None = None
+    """NATS user name (with `nats_password`)."""
     nats_password: str | None = None
+    """NATS password."""
     nats_token: str | None = None
+    """NATS authentication token."""
     nats_creds: Path | None = None
+    """NATS credentials file (JWT + NKey)."""
     nats_tls_ca: Path | None = None
+    """CA certificate to verify the NATS server with (enables TLS)."""
     nats_tls_cert: Path | None = None
+    """Client certificate for NATS mutual TLS."""
     nats_tls_key: Path | None = None
+    """Private key of `nats_tls_cert`."""
     replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Replicas of every stream and bucket: 1 on a single server, 3 in a cluster."""
     max_queued_jobs: Positive = 100_000
     """Back-pressure: submissions beyond this many waiting jobs are refused (HTTP 429)."""
     dedupe_window_s: PositiveFloat = 600.0
+    """How long JetStream remembers a `Nats-Msg-Id`: a job published again within it is not queued twice."""
     events_max_age_s: PositiveFloat = 7 * DAY_S
+    """How long terminal events stay in the events stream for other systems to consume."""
     job_ttl_s: PositiveFloat = 7 * DAY_S
     """How long job state, transcripts and uploaded audio are kept."""
     keep_audio: bool = False
     """Keep a job's audio object after the job ends (until `job_ttl_s`); by default the worker deletes it."""
     worker_heartbeat_ttl_s: PositiveFloat = 15.0
+    """A worker whose heartbeat is older than this is gone."""
 
     # Worker
     worker_slots: Positive = 1
+    """Jobs one worker runs at once, each with its own copy of the model."""
     threads: Positive = max(1, os.cpu_count() or 1)
+    """Threads whisper.cpp uses per job; default the number of CPUs."""
     use_gpu: bool = True
+    """Run Whisper on the GPU when the build supports it."""
     flash_attn: bool = True
+    """Flash attention on the GPU."""
     ack_wait_s: PositiveFloat = 60.0
+    """A job message not acknowledged or kept alive for this long goes to another worker."""
     in_progress_interval_s: PositiveFloat = 15.0
+    """How often a worker tells JetStream a running job is alive; keep it well below `ack_wait_s`."""
     max_deliver: Positive = 3
+    """Deliveries of a job message before it is dead-lettered and the job failed."""
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """On SIGTERM a worker lets running jobs finish this long, then hands them back to the queue."""
     fetch_timeout_s: PositiveFloat = 300.0
+    """Time limit for fetching a job's audio from the object store or its URL."""
     max_audio_url_bytes: Positive = 2 * GiB
+    """Largest audio a worker downloads from an `audio_url`."""
     retry_delay_s: PositiveFloat = 5.0
     """Back-off before a job that hit a transient fault is delivered again; doubles with each attempt."""
     work_dir: Path | None = None
@@ -103,8 +130,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Webhooks
     webhook_secret: str | None = None
+    """Secret that signs webhooks (Standard Webhooks; `whsec_…` or plain); absent means unsigned."""
     webhook_retry_schedule_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    """Back-off before each webhook retry, comma-separated."""
     webhook_timeout_s: PositiveFloat = 10.0
+    """Time limit of one webhook attempt."""
     allow_private_targets: bool = False
     """Allow webhook and audio URLs that resolve to loopback or private addresses (development only)."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jetscribe.config_reference import settings_table
 from tests.test_serve import Service, shut_down, start_service, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +57,9 @@ async def test_the_readme_walkthrough_works_against_jetscribe_serve(healthy: Ser
     assert re.search(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", output), output
     assert output.rstrip().endswith("409"), output
     await wait_healthy(healthy)
+
+
+def test_the_readme_configuration_table_lists_every_setting_as_jetscribe_config_prints_it() -> None:
+    section = README.read_text().split("<!-- settings:start -->\n")[1].split("<!-- settings:end -->")[0]
+
+    assert section == settings_table(), "README.md is stale: paste the output of `jetscribe config` into it"
