@@ -6,6 +6,7 @@ later ones find it in place (or bring an older configuration up to date).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,6 +17,8 @@ from nats.js.object_store import ObjectStore
 
 from jetscribe.config import Settings
 from schemas import names
+
+log = logging.getLogger(__name__)
 
 STREAM_IN_USE_ERR: Final = 10058
 DLQ_MAX_AGE_S: Final = 30 * 86_400
@@ -122,7 +125,22 @@ async def _create_or_update(js: JetStreamContext, config: api.StreamConfig) -> N
     except BadRequestError as exc:
         if exc.err_code != STREAM_IN_USE_ERR:
             raise
-        await js.update_stream(config)
+        info = await js.stream_info(config.name or "")
+        await js.update_stream(_keep_replicas(config, info.config))
+
+
+def _keep_replicas(wanted: api.StreamConfig, current: api.StreamConfig) -> api.StreamConfig:
+    """Never scale a stream down: one component started without JETSCRIBE_REPLICAS=3 must not
+    strip a cluster's redundancy. Scaling down is an operator's deliberate act (`nats stream edit`)."""
+    if (wanted.num_replicas or 1) < (current.num_replicas or 1):
+        log.warning(
+            "stream %s has %d replicas; keeping them although JETSCRIBE_REPLICAS=%d",
+            current.name,
+            current.num_replicas,
+            wanted.num_replicas,
+        )
+        return wanted.evolve(num_replicas=current.num_replicas)
+    return wanted
 
 
 async def _key_value(js: JetStreamContext, config: api.KeyValueConfig) -> KeyValue:
@@ -156,7 +174,7 @@ async def _object_store(js: JetStreamContext, bucket: str, description: str, set
 
 async def _update_backing_stream(js: JetStreamContext, stream: str, **changes: object) -> None:
     info = await js.stream_info(stream)
-    config = info.config.evolve(**{k: v for k, v in changes.items() if v is not None})
+    config = _keep_replicas(info.config.evolve(**{k: v for k, v in changes.items() if v is not None}), info.config)
     if config.max_age and config.duplicate_window and config.duplicate_window > config.max_age:
         config = config.evolve(duplicate_window=config.max_age)
     await js.update_stream(config)

@@ -37,7 +37,6 @@ async def test_killing_the_jobs_stream_leader_loses_no_job_and_finishes_none_twi
             store = JobStore(topology.jobs, topology.transcripts)
             info = await js.stream_info(names.JOBS_STREAM)
             assert info.config.num_replicas == 3
-            # Every component must be given the same replica count: ensure_topology would scale the streams down.
             env = worker_env(clustered, JETSCRIBE_REPLICAS="3")
             async with WorkerProcess(env, topology, tmp_path / "worker.log") as worker:
                 job_ids = [await submit(js, topology, AUDIO / f"en{i % 6 + 1}.wav") for i in range(JOBS)]
