@@ -125,6 +125,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Largest audio a worker downloads from an `audio_url`."""
     retry_delay_s: PositiveFloat = 5.0
     """Back-off before a job that hit a transient fault is delivered again; doubles with each attempt."""
+    prefetch_lead_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    """A worker takes its next job when the current transcription should end within this many seconds, so the
+    next audio is fetched and decoded meanwhile; 0 waits until the current transcription should be over."""
     work_dir: Path | None = None
     """Where the worker keeps temporary audio files; default the system temp directory."""
 

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 WARMUP_SECONDS: Final = 1.0
 GREEDY_BEST_OF: Final = 5
+RTF_SMOOTHING: Final = 0.3
+"""Weight of the newest job in the engine's running estimate of seconds per second of audio."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,11 @@ class WhisperEngine:
         self.name = name
         self._threads = threads
         self._work: asyncio.Future[Transcription] | None = None
+        self.lock = asyncio.Lock()
+        """Held by the job using the model; the next job waits on it with its audio already decoded."""
+        self._seconds_per_audio_second: float | None = None
+        self._expected_end: float | None = None
+        self._finished = asyncio.Event()
         try:
             self._model = Model(
                 str(model_path),
@@ -147,8 +154,42 @@ class WhisperEngine:
         polls its abort callback only between encoder passes, which can take seconds, so the job ends
         now and the model winds down behind it; `idle()` waits for that before the model is reused."""
         await self.idle()
+        loop = asyncio.get_running_loop()
+        audio_s = samples.size / SAMPLE_RATE
+        started = loop.time()
+        if self._seconds_per_audio_second is not None:
+            self._expected_end = started + audio_s * self._seconds_per_audio_second
+        self._finished.clear()
         self._work = asyncio.ensure_future(asyncio.to_thread(self.transcribe, samples, request, hooks))
-        return await hooks.abort.guard(asyncio.shield(self._work))
+        try:
+            transcription = await hooks.abort.guard(asyncio.shield(self._work))
+        finally:
+            self._expected_end = None
+            self._finished.set()
+        self._learn_speed((loop.time() - started) / max(audio_s, WARMUP_SECONDS))
+        return transcription
+
+    def _learn_speed(self, seconds_per_audio_second: float) -> None:
+        previous = self._seconds_per_audio_second
+        self._seconds_per_audio_second = (
+            seconds_per_audio_second
+            if previous is None
+            else previous + RTF_SMOOTHING * (seconds_per_audio_second - previous)
+        )
+
+    async def nearly_free(self, lead_s: float) -> None:
+        """Return once the model is free, or its current transcription should end within `lead_s`.
+
+        The estimate comes from this engine's own speed on earlier jobs; before the first job it
+        has none and returns at once.
+        """
+        loop = asyncio.get_running_loop()
+        while self.lock.locked() and self._expected_end is not None:
+            wait_s = self._expected_end - lead_s - loop.time()
+            if wait_s <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), wait_s)
 
     async def idle(self) -> None:
         """Wait until the model is no longer busy with an aborted transcription."""

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -92,8 +92,18 @@ class JobRunner:
         self.running: dict[str, AbortSignal] = {}
         self.jobs_done = 0
 
-    async def run(self, msg: Msg, engine: WhisperEngine) -> None:
-        """Take one delivery to its end; never raises for anything a job can do."""
+    async def run(self, msg: Msg, engine: WhisperEngine, on_engine: Callable[[], None] = lambda: None) -> None:
+        """Take one delivery to its end; never raises for anything a job can do.
+
+        `on_engine` is called once the job holds the engine, or has ended without needing it: from
+        then on the slot may take its next job, whose audio is fetched and decoded meanwhile.
+        """
+        try:
+            await self._run_message(msg, engine, on_engine)
+        finally:
+            on_engine()
+
+    async def _run_message(self, msg: Msg, engine: WhisperEngine, on_engine: Callable[[], None]) -> None:
         try:
             message = decode_job_message(msg.data)
         except SchemaError as exc:
@@ -102,7 +112,7 @@ class JobRunner:
         abort = AbortSignal()
         self.running[message.job_id] = abort
         try:
-            await self._guarded(msg, message.job_id, self._run(msg, message, engine, abort))
+            await self._guarded(msg, message.job_id, self._run(msg, message, engine, abort, on_engine))
         finally:
             if self.running.get(message.job_id) is abort:
                 del self.running[message.job_id]
@@ -139,7 +149,14 @@ class JobRunner:
 
     # Claiming -----------------------------------------------------------------------------------
 
-    async def _run(self, msg: Msg, message: JobMessage, engine: WhisperEngine, abort: AbortSignal) -> None:
+    async def _run(
+        self,
+        msg: Msg,
+        message: JobMessage,
+        engine: WhisperEngine,
+        abort: AbortSignal,
+        on_engine: Callable[[], None],
+    ) -> None:
         job_id = message.job_id
         await ensure_record(self._store, message)
         now = utcnow()
@@ -168,7 +185,7 @@ class JobRunner:
             return
         request = DecodeRequest(language=message.language, task=message.task, options=message.options)
         engine.check(request)
-        transcription = await self._transcribe(msg, message, engine, request, abort)
+        transcription = await self._transcribe(msg, message, engine, request, abort, on_engine)
         await asyncio.shield(self._complete(msg, job_id, transcription))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
@@ -187,7 +204,13 @@ class JobRunner:
     # Working ------------------------------------------------------------------------------------
 
     async def _transcribe(
-        self, msg: Msg, message: JobMessage, engine: WhisperEngine, request: DecodeRequest, abort: AbortSignal
+        self,
+        msg: Msg,
+        message: JobMessage,
+        engine: WhisperEngine,
+        request: DecodeRequest,
+        abort: AbortSignal,
+        on_engine: Callable[[], None],
     ) -> Transcription:
         reporter = ProgressReporter(self._nc, self._store, message.job_id, self._worker_id, abort)
         async with _background(self._keep_alive(msg, message.job_id, abort)):
@@ -200,9 +223,15 @@ class JobRunner:
                         raise BadAudioError("the audio file is empty (0 bytes)")
                     reporter.stage("decoding", 2)
                     samples = await abort.guard(decode_file(path))
-                reporter.stage("transcribing", 10)
-                hooks = Hooks(on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort)
-                transcription = await engine.run(samples, request, hooks)
+                # The audio is ready; the engine may still be busy with the slot's previous job.
+                await abort.guard(engine.lock.acquire())
+                try:
+                    on_engine()
+                    reporter.stage("transcribing", 10)
+                    hooks = Hooks(on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort)
+                    transcription = await engine.run(samples, request, hooks)
+                finally:
+                    engine.lock.release()
                 reporter.stage("finishing", 99)
             finally:
                 reporter.close()

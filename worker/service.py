@@ -185,32 +185,37 @@ class Worker:
                 await beating
 
     async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
-        """Fetch a job only when this slot is free: the ack timer starts at delivery."""
+        """Feed one engine: a job is taken when the engine is free or about to be, so the next job's
+        audio is fetched and decoded while the current one transcribes (at most one job waits)."""
         try:
-            while not self._stop_fetching.is_set():
-                await engine.idle()
-                await self._fetch_and_run(runner, engine, sub)
+            async with asyncio.TaskGroup() as jobs:
+                while not self._stop_fetching.is_set():
+                    # The ack timer starts at delivery: take a job only when the engine is nearly free.
+                    await engine.nearly_free(self.settings.prefetch_lead_s)
+                    msg = await self._fetch(sub)
+                    if msg is None:
+                        continue
+                    if self._stop_fetching.is_set():
+                        # Fetched as the worker began to stop: another worker can start it right away.
+                        await msg.nak()
+                        break
+                    holds_engine = asyncio.Event()
+                    jobs.create_task(runner.run(msg, engine, on_engine=holds_engine.set))
+                    await holds_engine.wait()
         finally:
             # The model must not be freed while an aborted transcription still runs on it.
             await asyncio.shield(engine.idle())
 
-    async def _fetch_and_run(
-        self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription
-    ) -> None:
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> Msg | None:
         try:
             messages = await sub.fetch(1, timeout=FETCH_TIMEOUT_S)
         except TimeoutError:
-            return
+            return None
         except NatsError as exc:
             log.warning("fetching a job failed: %r", exc)
             await asyncio.sleep(FETCH_RETRY_S)
-            return
-        for msg in messages:
-            if self._stop_fetching.is_set():
-                # Fetched as the worker began to stop: another worker can start it right away.
-                await msg.nak()
-                continue
-            await runner.run(msg, engine)
+            return None
+        return messages[0] if messages else None
 
     async def wait(self) -> None:
         """Return when the worker's loops have ended: after `stop()`, or at once if one failed (raising its error)."""
