@@ -240,15 +240,6 @@ def _describe(submission: Submission) -> str:
 async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
     """Create the queued job record and publish the job message; undo both if the queue refuses it."""
     now = datetime.now(UTC)
-    record = JobRecord(
-        id=job_id,
-        status="queued",
-        task=submission.task,
-        language=submission.language,
-        audio_object=job_id,
-        webhook_url=submission.webhook_url,
-        created_at=now,
-    )
     message = JobMessage(
         job_id=job_id,
         audio_object=job_id,
@@ -257,6 +248,7 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
         webhook_url=submission.webhook_url,
         submitted_at=now,
     )
+    record = JobRecord.queued(message, created_at=now)
     created = False
     try:
         created = await app[keys.JOB_STORE].create(record) is not None

@@ -4,12 +4,14 @@ Every transition is a compare-and-set on the entry's revision. Segments live in 
 object store (`transcript_object`), so the record stays small however long the audio is.
 """
 
+from __future__ import annotations
+
 from datetime import datetime
 
 import msgspec
 
 from schemas.job import TERMINAL_STATUSES, Job, JobStatus, Segment, WebhookState
-from schemas.submit import DecodeOptions, Task
+from schemas.submit import DecodeOptions, JobMessage, Task
 
 
 class JobRecord(msgspec.Struct, kw_only=True):
@@ -35,6 +37,22 @@ class JobRecord(msgspec.Struct, kw_only=True):
     cancel_requested: bool = False
     transcript_object: str | None = None
     webhook: WebhookState | None = None
+
+    @classmethod
+    def queued(cls, message: JobMessage, *, created_at: datetime) -> JobRecord:
+        """The state of a job just submitted: by the gateway, or by a producer straight to NATS."""
+        return cls(
+            id=message.job_id,
+            status="queued",
+            task=message.task,
+            language=message.language,
+            options=message.options,
+            audio_object=message.audio_object,
+            audio_url=message.audio_url,
+            webhook_url=message.webhook_url,
+            webhook=WebhookState(url=message.webhook_url) if message.webhook_url else None,
+            created_at=created_at,
+        )
 
     @property
     def is_terminal(self) -> bool:

@@ -33,27 +33,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_record(message: JobMessage, now: datetime) -> JobRecord:
-    """The state of a job published straight to NATS, which no gateway has recorded."""
-    return JobRecord(
-        id=message.job_id,
-        status="queued",
-        task=message.task,
-        language=message.language,
-        options=message.options,
-        audio_object=message.audio_object,
-        audio_url=message.audio_url,
-        webhook_url=message.webhook_url,
-        created_at=message.submitted_at or now,
-    )
-
-
 async def ensure_record(store: JobStore, message: JobMessage) -> Versioned:
     """The job's record, created (status queued) if the job never passed a gateway."""
     found = await store.get(message.job_id)
     if found is not None:
         return found
-    created = await store.create(new_record(message, utcnow()))
+    created = await store.create(JobRecord.queued(message, created_at=message.submitted_at or utcnow()))
     return created or await store.require(message.job_id)
 
 
@@ -88,7 +73,7 @@ async def fail_job(
     now = utcnow()
     if await store.get(job_id) is None:
         if message is not None:
-            record = new_record(message, now)
+            record = JobRecord.queued(message, created_at=message.submitted_at or now)
         else:
             record = JobRecord(id=job_id, status="queued", task="transcribe", language=None, created_at=now)
         await store.create(record)

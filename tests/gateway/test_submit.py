@@ -76,6 +76,17 @@ async def test_job_message_is_published_with_the_job_id_as_message_id(
     assert message.webhook_url == "http://127.0.0.1:9/hook"
 
 
+async def test_a_queued_job_shows_its_webhook_before_any_attempt(http: aiohttp.ClientSession) -> None:
+    _, body, _ = await submit(http, audio_form(webhook_url="http://127.0.0.1:9/hook"))
+
+    async with http.get(f"/jobs/{body['job_id']}") as response:
+        job = await response.json()
+
+    assert job["status"] == "queued"
+    assert job["webhook"]["url"] == "http://127.0.0.1:9/hook"
+    assert job["webhook"]["attempts"] == 0 and job["webhook"]["delivered_at"] is None
+
+
 async def test_fields_may_come_before_the_audio(http: aiohttp.ClientSession) -> None:
     status, body, _ = await submit(http, audio_form(audio_first=False, language="es", task="transcribe"))
     assert status == 202
