@@ -39,6 +39,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def visible_gpu(cuda_visible_devices: str | None) -> int | str:
+    """The NVML index or UUID of the GPU whisper.cpp uses: the first of CUDA_VISIBLE_DEVICES.
+
+    NVML numbers every GPU on the machine, CUDA only the visible ones, so a worker pinned to GPU 3
+    must report GPU 3, not GPU 0.
+    """
+    first = (cuda_visible_devices or "").split(",")[0].strip()
+    if first.startswith(("GPU-", "MIG-")):
+        return first
+    return int(first) if first.isdigit() else 0
+
+
 class DeviceProbe:
     """The GPU through NVML when there is one (and the worker uses it), else the CPU."""
 
@@ -50,7 +62,11 @@ class DeviceProbe:
             return
         try:
             pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            device = visible_gpu(os.environ.get("CUDA_VISIBLE_DEVICES"))
+            if isinstance(device, str):
+                self._handle = pynvml.nvmlDeviceGetHandleByUUID(device)
+            else:
+                self._handle = pynvml.nvmlDeviceGetHandleByIndex(device)
             self._driver = _text(pynvml.nvmlSystemGetDriverVersion())
         except pynvml.NVMLError as exc:
             log.info("no GPU through NVML (%s): reporting the CPU", exc)
