@@ -11,10 +11,12 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import msgspec
 
 from benchmarks.report import percentile, table
 from benchmarks.service import cpu_seconds, free_port, jetscribe_process, peak_rss_mb, service_env
@@ -23,9 +25,21 @@ from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import ensure_topology
-from schemas import ProgressEvent, TerminalEvent, encode, names
+from schemas import JobRecord, ProgressEvent, Segment, TerminalEvent, encode, names
 
+SEGMENTS = [Segment(index=0, start=0.0, end=2.5, text="A stand-in transcript.")]
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "audio" / "en1.wav"
+
+
+def finisher(transcript: str) -> Callable[[JobRecord], JobRecord]:
+    """What a worker writes when a job is done."""
+
+    def finish(record: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(
+            record, status="done", progress=100, completed_at=datetime.now(UTC), transcript_object=transcript
+        )
+
+    return finish
 
 
 class Tally:
@@ -64,7 +78,8 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--clients-per-job", type=int, default=10)
     parser.add_argument("--events", type=int, default=20)
-    parser.add_argument("--interval-s", type=float, default=0.05, help="pause between rounds of events")
+    parser.add_argument("--interval-s", type=float, default=0.05, help="each job sends one event per interval")
+    parser.add_argument("--burst", action="store_true", help="all jobs send their events at the same instant")
     args = parser.parse_args()
     body = FIXTURE.read_bytes()[: 16 * 1024]
     tally = Tally()
@@ -96,21 +111,27 @@ async def main() -> None:
                     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
                     cpu_before = cpu_seconds(gateway.pid)
                     start = time.perf_counter()
+                    # Jobs progress independently: each round's events are spread over the round, unless
+                    # --burst sends every job's event at the same instant (the worst case for fan-out).
+                    gap_s = 0.0 if args.burst else args.interval_s / args.jobs
                     for seq in range(1, args.events + 1):
                         for job_id in job_ids:
                             tally.published[(job_id, seq)] = time.perf_counter()
                             event = ProgressEvent(job_id=job_id, seq=1000 + seq, percent=seq, stage="transcribing")
                             await nc.publish(names.progress_subject(job_id), encode(event))
-                        await asyncio.sleep(args.interval_s)
+                            if gap_s:
+                                await asyncio.sleep(gap_s)
+                        if args.burst:
+                            await asyncio.sleep(args.interval_s)
+                    publish_s = time.perf_counter() - start
                     for job_id in job_ids:
-                        done = await store.transition(
-                            job_id,
-                            lambda r: r.__class__(
-                                **{**{f: getattr(r, f) for f in r.__struct_fields__}, "status": "done", "progress": 100}
-                            ),
-                        )
+                        transcript = await store.put_transcript(job_id, SEGMENTS)
+                        done = await store.transition(job_id, finisher(transcript))
                         terminal = TerminalEvent(
-                            type="completed", job=done.record.to_job(), occurred_at=datetime.now(UTC)
+                            type="completed",
+                            job=done.record.to_job(),
+                            transcript_object=transcript,
+                            occurred_at=datetime.now(UTC),
                         )
                         await nc.publish(names.event_subject("completed", job_id), encode(terminal))
                     await asyncio.wait_for(asyncio.gather(*clients), 60)
@@ -124,7 +145,8 @@ async def main() -> None:
         "SSE fan-out",
         [
             ("jobs × clients per job", f"{args.jobs} × {args.clients_per_job}"),
-            ("progress events per job", str(args.events)),
+            ("progress events per job", f"{args.events} ({'all jobs at once' if args.burst else 'spread'})"),
+            ("deliveries per second (measured)", f"{expected / publish_s:.0f}"),
             ("events delivered / expected", f"{tally.received} / {expected}"),
             ("done events / clients", f"{tally.done} / {len(readies)}"),
             ("delay p50", f"{percentile(tally.delays, 50) * 1000:.1f} ms"),

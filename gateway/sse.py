@@ -90,10 +90,7 @@ class _JobStream:
         reconnects = self._nc.stats["reconnects"]
         rechecked_at = loop.time()
         while not _client_gone(self._request):
-            try:
-                item = await asyncio.wait_for(self._events.get(), min(self._recheck_s, CLIENT_CHECK_S))
-            except TimeoutError:
-                item = None
+            item = await self._next(min(self._recheck_s, CLIENT_CHECK_S))
             if isinstance(item, HubClosing):
                 return
             if loop.time() - rechecked_at >= self._recheck_s or self._nc.stats["reconnects"] != reconnects:
@@ -106,6 +103,16 @@ class _JobStream:
                 return
             if item is not None:
                 await self._send_live(item)
+
+    async def _next(self, timeout_s: float) -> JobItem | None:
+        """The next queued event, or None after `timeout_s` without one."""
+        # Under load the queue is rarely empty: skip wait_for, which costs a task per call.
+        if not self._events.empty():
+            return self._events.get_nowait()
+        try:
+            return await asyncio.wait_for(self._events.get(), timeout_s)
+        except TimeoutError:
+            return None
 
     async def _recheck(self, job_id: str) -> bool:
         """Re-read KV: catch a terminal state whose event was missed, and progress missed in an outage."""
