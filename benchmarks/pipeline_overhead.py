@@ -18,19 +18,20 @@ from benchmarks.plain import PlainTranscriber
 from benchmarks.report import median, table
 from benchmarks.service import free_port, jetscribe_process, model_path, service_env
 from jetscribe.client import JetscribeClient
+from schemas import Job
 
 THREADS = os.cpu_count() or 1
 
 
-async def through_service(base_url: str, path: Path) -> float:
+async def through_service(base_url: str, path: Path) -> tuple[float, Job]:
     async with JetscribeClient(base_url) as client:
         start = time.perf_counter()
         job_id = await client.submit(path, language="en")
         job = await client.wait(job_id)
         elapsed = time.perf_counter() - start
-    if job.status != "done":
+    if job.status != "done" or job.timings is None:
         raise RuntimeError(f"job {job_id} ended {job.status}: {job.error}")
-    return elapsed
+    return elapsed, job
 
 
 async def main() -> None:
@@ -52,11 +53,15 @@ async def main() -> None:
         rows: list[tuple[str, str]] = [("threads", str(THREADS))]
         async with jetscribe_process("serve", env, f"{base}/health"):
             for label, clip in clips.items():
-                service_s, plain_s = [], []
+                service_s, plain_s, jobs = [], [], []
                 # Alternate the two so drift in machine load hits both alike.
                 for _ in range(args.repeats):
-                    service_s.append(await through_service(base, clip))
+                    elapsed, job = await through_service(base, clip)
+                    service_s.append(elapsed)
+                    jobs.append(job)
                     plain_s.append(await asyncio.to_thread(plain.run, clip))
+                stages = [j.timings for j in jobs if j.timings is not None]
+                outside = [1 - t.transcribe_s / e for t, e in zip(stages, service_s, strict=True)]
                 ratio = median(service_s) / median(plain_s)
                 rows += [
                     (
@@ -65,6 +70,15 @@ async def main() -> None:
                     ),
                     (f"{label} clip: POST → done via serve", f"{median(service_s):.2f} s"),
                     (f"{label} clip: ratio", f"{ratio:.3f}"),
+                    (
+                        f"{label} clip: worker fetch / decode / whisper",
+                        f"{median([t.fetch_s for t in stages]):.2f} / {median([t.decode_s for t in stages]):.2f} / "
+                        f"{median([t.transcribe_s for t in stages]):.2f} s",
+                    ),
+                    (
+                        f"{label} clip: time outside whisper (same jobs)",
+                        f"{median(outside) * 100:.1f} %",
+                    ),
                 ]
     table(f"Pipeline overhead (tiny.en, median of {args.repeats})", rows)
 

@@ -2,7 +2,7 @@
 
 from schemas.codec import SchemaError, encode
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
-from schemas.job import TERMINAL_STATUSES, Job, JobStatus, Segment, WebhookState, Word
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState, Word
 from schemas.state import JobRecord
 from schemas.submit import DecodeOptions, JobMessage, Task
 from schemas.workers import DeviceInfo, WorkerHeartbeat
@@ -17,6 +17,7 @@ __all__ = [
     "JobMessage",
     "JobRecord",
     "JobStatus",
+    "JobTimings",
     "ProgressEvent",
     "SchemaError",
     "Segment",

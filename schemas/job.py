@@ -39,6 +39,19 @@ class WebhookState(msgspec.Struct, kw_only=True):
     exhausted: bool = False
 
 
+class JobTimings(msgspec.Struct, kw_only=True):
+    """Seconds each stage of a finished job took on its worker."""
+
+    fetch_s: float
+    """Getting the audio from the object store or its URL."""
+    decode_s: float
+    """ffmpeg decoding to 16 kHz mono."""
+    wait_s: float
+    """Waiting for the engine while the slot's previous job finished (its audio was ready)."""
+    transcribe_s: float
+    """Whisper itself."""
+
+
 class Job(msgspec.Struct, kw_only=True):
     """One transcription job. Fields may be added; existing ones never change meaning."""
 
@@ -57,3 +70,4 @@ class Job(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     model: str | None = None
     webhook: WebhookState | None = None
+    timings: JobTimings | None = None

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import msgspec
 
-from schemas.job import TERMINAL_STATUSES, Job, JobStatus, Segment, WebhookState
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState
 from schemas.submit import DecodeOptions, JobMessage, Task
 
 
@@ -37,6 +37,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
     cancel_requested: bool = False
     transcript_object: str | None = None
     webhook: WebhookState | None = None
+    timings: JobTimings | None = None
 
     @classmethod
     def queued(cls, message: JobMessage, *, created_at: datetime) -> JobRecord:
@@ -74,4 +75,5 @@ class JobRecord(msgspec.Struct, kw_only=True):
             started_at=self.started_at,
             model=self.model,
             webhook=self.webhook,
+            timings=self.timings,
         )

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +29,7 @@ from nats.js.object_store import ObjectStore
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
-from schemas import InvalidJobNotice, JobMessage, JobRecord, SchemaError, encode, names
+from schemas import InvalidJobNotice, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
 from worker.abort import AbortSignal
 from worker.decode import decode_file
@@ -53,6 +54,18 @@ def readable_job_id(data: bytes) -> str | None:
         return None
     job_id = raw.get("job_id") if isinstance(raw, dict) else None
     return job_id if isinstance(job_id, str) and _JOB_ID.match(job_id) else None
+
+
+class _Stopwatch:
+    """Seconds between successive laps."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        return round(elapsed, 3)
 
 
 @contextlib.asynccontextmanager
@@ -185,8 +198,8 @@ class JobRunner:
             return
         request = DecodeRequest(language=message.language, task=message.task, options=message.options)
         engine.check(request)
-        transcription = await self._transcribe(msg, message, engine, request, abort, on_engine)
-        await asyncio.shield(self._complete(msg, job_id, transcription))
+        transcription, timings = await self._transcribe(msg, message, engine, request, abort, on_engine)
+        await asyncio.shield(self._complete(msg, job_id, transcription, timings))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
         """Tell JetStream the job is alive; pick up a cancel recorded in KV while we are at it."""
@@ -211,20 +224,24 @@ class JobRunner:
         request: DecodeRequest,
         abort: AbortSignal,
         on_engine: Callable[[], None],
-    ) -> Transcription:
+    ) -> tuple[Transcription, JobTimings]:
         reporter = ProgressReporter(self._nc, self._store, message.job_id, self._worker_id, abort)
         async with _background(self._keep_alive(msg, message.job_id, abort)):
             publishing = asyncio.create_task(reporter.run())
             try:
+                clock = _Stopwatch()
                 reporter.stage("fetching", 0)
                 with self._temp_file(message.job_id) as path:
                     size = await abort.guard(self._fetch(message, path))
+                    fetch_s = clock.lap()
                     if size == 0:
                         raise BadAudioError("the audio file is empty (0 bytes)")
                     reporter.stage("decoding", 2)
                     samples = await abort.guard(decode_file(path))
+                    decode_s = clock.lap()
                 # The audio is ready; the engine may still be busy with the slot's previous job.
                 await abort.guard(engine.lock.acquire())
+                wait_s = clock.lap()
                 try:
                     on_engine()
                     reporter.stage("transcribing", 10)
@@ -232,12 +249,13 @@ class JobRunner:
                     transcription = await engine.run(samples, request, hooks)
                 finally:
                     engine.lock.release()
+                timings = JobTimings(fetch_s=fetch_s, decode_s=decode_s, wait_s=wait_s, transcribe_s=clock.lap())
                 reporter.stage("finishing", 99)
             finally:
                 reporter.close()
                 await publishing
         abort.check()
-        return transcription
+        return transcription, timings
 
     @contextlib.contextmanager
     def _temp_file(self, job_id: str) -> Iterator[Path]:
@@ -263,7 +281,7 @@ class JobRunner:
 
     # Endings ------------------------------------------------------------------------------------
 
-    async def _complete(self, msg: Msg, job_id: str, transcription: Transcription) -> None:
+    async def _complete(self, msg: Msg, job_id: str, transcription: Transcription, timings: JobTimings) -> None:
         transcript = await self._store.put_transcript(job_id, transcription.segments)
         now = utcnow()
 
@@ -282,6 +300,7 @@ class JobRunner:
                 completed_at=now,
                 model=self._model_name,
                 transcript_object=transcript,
+                timings=timings,
             )
 
         after = await self._store.transition(job_id, finish)

@@ -64,6 +64,22 @@ async def test_job_record_is_created_and_completed(
     assert worker.jobs_done == 1
 
 
+async def test_a_finished_job_records_how_long_each_stage_took(
+    worker: Worker, js: JetStreamContext, topology: Topology, job_store: JobStore
+) -> None:
+    job_id = await submit(js, topology, AUDIO / "en2.wav")
+
+    event = await terminal_event(js, job_id)
+
+    timings = (await job_store.require(job_id)).record.timings
+    assert timings is not None and event.job.timings == timings
+    assert timings.transcribe_s > 0 and timings.decode_s > 0
+    assert timings.fetch_s >= 0 and timings.wait_s >= 0
+    assert event.job.completed_at is not None and event.job.started_at is not None
+    total = (event.job.completed_at - event.job.started_at).total_seconds()
+    assert timings.fetch_s + timings.decode_s + timings.wait_s + timings.transcribe_s <= total + 0.01
+
+
 @pytest.mark.slow
 async def test_words_are_ordered_and_inside_their_segment(
     worker: Worker, js: JetStreamContext, topology: Topology, job_store: JobStore
