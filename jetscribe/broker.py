@@ -43,7 +43,10 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
             refused.set_result(exc)
 
     async def on_disconnect() -> None:
-        log.warning("disconnected from NATS")
+        if client.is_closed:
+            log.debug("NATS connection closed")
+        else:
+            log.warning("disconnected from NATS; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("reconnected to NATS")
