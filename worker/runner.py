@@ -16,6 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,7 +29,7 @@ from nats.js.object_store import ObjectStore
 
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
-from jetscribe.jobstore import JobStore
+from jetscribe.jobstore import JobStore, Transition
 from schemas import InvalidJobNotice, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
 from worker.abort import AbortSignal
@@ -54,6 +55,19 @@ def readable_job_id(data: bytes) -> str | None:
         return None
     job_id = raw.get("job_id") if isinstance(raw, dict) else None
     return job_id if isinstance(job_id, str) and _JOB_ID.match(job_id) else None
+
+
+def _unless_over(now: datetime, change: Callable[[JobRecord], JobRecord]) -> Transition:
+    """`change`, except that a finished job is left alone and one whose cancel was requested ends cancelled."""
+
+    def transition(record: JobRecord) -> JobRecord | None:
+        if record.is_terminal:
+            return None
+        if record.cancel_requested:
+            return msgspec.structs.replace(record, status="cancelled", completed_at=now, error=CANCELLED)
+        return change(record)
+
+    return transition
 
 
 class _Stopwatch:
@@ -174,11 +188,7 @@ class JobRunner:
         await ensure_record(self._store, message)
         now = utcnow()
 
-        def claim(record: JobRecord) -> JobRecord | None:
-            if record.is_terminal:
-                return None
-            if record.cancel_requested:
-                return msgspec.structs.replace(record, status="cancelled", completed_at=now, error=CANCELLED)
+        def claim(record: JobRecord) -> JobRecord:
             return msgspec.structs.replace(
                 record,
                 status="running",
@@ -189,7 +199,7 @@ class JobRunner:
                 progress=0,
             )
 
-        claimed = await self._store.transition(job_id, claim)
+        claimed = await self._store.transition(job_id, _unless_over(now, claim))
         if claimed.record.is_terminal:
             # Cancelled while queued, or a stale redelivery of a finished job: make sure its event
             # went out (deduplicated), then let the message go.
@@ -285,11 +295,7 @@ class JobRunner:
         transcript = await self._store.put_transcript(job_id, transcription.segments)
         now = utcnow()
 
-        def finish(record: JobRecord) -> JobRecord | None:
-            if record.is_terminal:
-                return None
-            if record.cancel_requested:
-                return msgspec.structs.replace(record, status="cancelled", completed_at=now, error=CANCELLED)
+        def finish(record: JobRecord) -> JobRecord:
             return msgspec.structs.replace(
                 record,
                 status="done",
@@ -303,7 +309,7 @@ class JobRunner:
                 timings=timings,
             )
 
-        after = await self._store.transition(job_id, finish)
+        after = await self._store.transition(job_id, _unless_over(now, finish))
         if after.record.transcript_object != transcript:
             # Cancelled (or finished elsewhere) at the last moment: the result is discarded.
             await self._store.delete_transcript(transcript)
