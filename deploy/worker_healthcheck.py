@@ -24,6 +24,7 @@ import msgspec
 import nats
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
+from jetscribe.broker import credentials
 from jetscribe.config import Settings
 from schemas import names
 from schemas.workers import WorkerHeartbeat
@@ -66,10 +67,7 @@ async def heartbeating_workers(settings: Settings, host: str) -> list[str] | Non
             allow_reconnect=False,
             connect_timeout=CONNECT_TIMEOUT_S,
             error_cb=ignore,
-            user=settings.nats_user,
-            password=settings.nats_password,
-            token=settings.nats_token,
-            user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
+            **credentials(settings),
         )
     except (OSError, TimeoutError, nats.errors.Error):
         return None

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from typing import Final
+from typing import Any, Final
 
 import nats
 from nats.aio.client import Client
@@ -65,11 +65,7 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
             error_cb=on_error,
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
-            user=settings.nats_user,
-            password=settings.nats_password,
-            token=settings.nats_token,
-            user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
-            tls=_tls_context(settings),
+            **credentials(settings),
         )
     )
     try:
@@ -91,6 +87,17 @@ async def connect(settings: Settings, url: str, *, name: str) -> Client:
         if not refused.done():
             refused.cancel()
     return client
+
+
+def credentials(settings: Settings) -> dict[str, Any]:
+    """The `nats.connect` options that authenticate this client: user/password, token, creds file, TLS."""
+    return {
+        "user": settings.nats_user,
+        "password": settings.nats_password,
+        "token": settings.nats_token,
+        "user_credentials": str(settings.nats_creds) if settings.nats_creds else None,
+        "tls": _tls_context(settings),
+    }
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
