@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -19,15 +18,10 @@ import pytest
 from jetscribe.client import JetscribeClient
 from jetscribe.embedded import EmbeddedNats
 from tests.gateway.conftest import AUDIO, TEXTS
+from tests.ports import free_port
 
 READY_TIMEOUT_S = 150.0
 STOP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,12 +23,6 @@ CONTAINER_STORE_DIR: Final = "store_dir: /data"
 READY_TIMEOUT_S: Final = 30.0
 _CLIENT_PORT: Final = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
 _MONITOR_PORT: Final = re.compile(r"Starting http monitor on [^\s]+:(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_test(config: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,9 @@ from jetscribe.topology import ensure_topology
 from tests.deploy.conftest import CREDENTIALS
 from tests.deploy.dockerfiles import parse_dockerfile
 from tests.deploy.manifests import find, services
-from tests.deploy.nats_process import ConfiguredNats, free_port
+from tests.deploy.nats_process import ConfiguredNats
 from tests.deploy.repo import DEPLOY
+from tests.ports import free_port
 
 
 @pytest.fixture

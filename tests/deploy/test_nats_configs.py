@@ -19,7 +19,8 @@ from jetscribe.topology import ensure_topology
 from schemas import names
 from tests.deploy.conftest import CREDENTIALS, PASSWORDS
 from tests.deploy.manifests import scaler, services, worker_settings
-from tests.deploy.nats_process import DEPLOY_NATS, ConfiguredNats, config_test, free_port
+from tests.deploy.nats_process import DEPLOY_NATS, ConfiguredNats, config_test
+from tests.ports import free_port
 from worker.service import consumer_config
 
 

@@ -19,8 +19,9 @@ from jetscribe.config import Settings
 from jetscribe.topology import ensure_topology
 from schemas.workers import DeviceInfo, WorkerHeartbeat
 from tests.deploy.conftest import CREDENTIALS
-from tests.deploy.nats_process import ConfiguredNats, free_port
+from tests.deploy.nats_process import ConfiguredNats
 from tests.deploy.repo import DEPLOY
+from tests.ports import free_port
 
 SCRIPT = DEPLOY / "worker_healthcheck.py"
 

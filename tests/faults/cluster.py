@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -12,16 +11,10 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from jetscribe.embedded import EmbeddedNats
+from tests.ports import free_port
 
 CLUSTER_NAME: Final = "jetscribe-faults"
 META_READY_TIMEOUT_S: Final = 30.0
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cluster_block(listen_port: int, route_ports: list[int]) -> str:

@@ -11,7 +11,7 @@ from typing import Final, Self
 
 import aiohttp
 
-from tests.faults.cluster import free_port
+from tests.ports import free_port
 from tests.worker.process import jetscribe_command
 
 READY_TIMEOUT_S: Final = 60.0

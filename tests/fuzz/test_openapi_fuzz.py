@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from jetscribe.embedded import EmbeddedNats
-from tests.faults.cluster import free_port
+from tests.ports import free_port
 from tests.worker.process import jetscribe_command
 
 MAX_EXAMPLES: Final = 100

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from jetscribe.embedded import EmbeddedNats
-from tests.test_serve import free_port
+from tests.ports import free_port
 
 EXIT_TIMEOUT_S = 60.0
 
