@@ -17,7 +17,7 @@ from benchmarks.audio import speech
 from benchmarks.plain import PlainTranscriber
 from benchmarks.report import median, table
 from benchmarks.service import free_port, jetscribe_process, model_path, service_env
-from jetscribe.client import JetscribeClient
+from client import JetscribeClient
 from schemas import Job
 
 THREADS = os.cpu_count() or 1

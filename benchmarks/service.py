@@ -64,7 +64,7 @@ async def wait_http(url: str, *, timeout_s: float = 120.0, process: asyncio.subp
 
 async def start_jetscribe(command: str, env: Mapping[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "jetscribe.cli", command, env=dict(env), stdout=asyncio.subprocess.DEVNULL
+        sys.executable, "-m", "cli", command, env=dict(env), stdout=asyncio.subprocess.DEVNULL
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from jetscribe.cli import main as jetscribe_cli
+from cli.main import main as jetscribe_cli
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
 from jetscribe.topology import stream_configs

@@ -6,7 +6,7 @@ import configparser
 
 import pytest
 
-from jetscribe.cli import main as jetscribe_cli
+from cli.main import main as jetscribe_cli
 from jetscribe.config import Settings
 from tests.deploy.repo import DEPLOY, read_dotenv, settings_env_names
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from jetscribe.cli import main
+from cli.main import main
 from schemas import (
     CancelRequest,
     DecodeOptions,

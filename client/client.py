@@ -1,10 +1,4 @@
-"""A small asyncio client for the jetscribe HTTP API.
-
-async with JetscribeClient("http://localhost:8080") as client:
-    job_id = await client.submit("talk.mp3", language="en")
-    job = await client.wait(job_id)
-    print(" ".join(s.text for s in job.segments))
-"""
+"""`JetscribeClient`: submit audio, follow jobs (polling or SSE), cancel them and fetch transcripts."""
 
 from __future__ import annotations
 
@@ -17,18 +11,9 @@ from typing import Any, Self
 
 import aiohttp
 
-from jetscribe.errors import JetscribeError
+from client.errors import ApiError, StreamEndedError
 from schemas import TERMINAL_STATUSES, Job, Task
 from schemas.codec import decode_job
-
-
-class ApiError(JetscribeError):
-    """The gateway answered with an error status; `message` is its explanation."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +34,7 @@ class JetscribeClient:
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
-            raise JetscribeError("this JetscribeClient is already open")
+            raise RuntimeError("this JetscribeClient is already open")
         self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         return self
 
@@ -63,7 +48,7 @@ class JetscribeClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise JetscribeError("use the client inside `async with JetscribeClient(...)`")
+            raise RuntimeError("use the client inside `async with JetscribeClient(...)`")
         return self._session
 
     async def submit(
@@ -138,7 +123,7 @@ class JetscribeClient:
                 return await self.get(job_id)
         job = await self.get(job_id)
         if job.status not in TERMINAL_STATUSES:
-            raise JetscribeError(f"event stream of job {job_id} closed while it was {job.status}")
+            raise StreamEndedError(f"event stream of job {job_id} closed while it was {job.status}")
         return job
 
 

@@ -1,0 +1,12 @@
+"""A small asyncio client for the jetscribe HTTP API; it depends on `schemas` alone.
+
+async with JetscribeClient("http://localhost:8080") as client:
+    job_id = await client.submit("talk.mp3", language="en")
+    job = await client.wait(job_id)
+    print(" ".join(s.text for s in job.segments))
+"""
+
+from client.client import JetscribeClient, ServerSentEvent
+from client.errors import ApiError, ClientError, StreamEndedError
+
+__all__ = ["ApiError", "ClientError", "JetscribeClient", "ServerSentEvent", "StreamEndedError"]

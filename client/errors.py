@@ -1,0 +1,25 @@
+"""Errors the Python client raises.
+
+ClientError
+├── ApiError           the gateway answered with an error status; carries `status` and the gateway's `message`
+└── StreamEndedError   a job's event stream closed before the job ended
+"""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """Base of every error the jetscribe client raises on purpose."""
+
+
+class ApiError(ClientError):
+    """The gateway answered with an error status; `message` is its explanation."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class StreamEndedError(ClientError):
+    """A job's event stream closed while the job was still queued or running."""
