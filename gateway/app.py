@@ -16,13 +16,15 @@ from gateway.fanout import JobEventHub
 from gateway.metrics import GatewayMetrics
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
-from jetscribe.jobstore import ConflictError, JobNotFoundError, JobStore
+from jetscribe.errors import ConcurrentUpdateError, JobNotFoundError
+from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
+from schemas import names
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-JOB_ID = r"{job_id:[A-Za-z0-9_-]{1,64}}"
+JOB_ID = "{job_id:" + names.JOB_ID_PATTERN.removeprefix("^").removesuffix("$") + "}"
 
 
 @web.middleware
@@ -38,7 +40,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(exc.status, exc.message)
     except JobNotFoundError as exc:
         return error_response(404, str(exc))
-    except ConflictError as exc:
+    except ConcurrentUpdateError as exc:
         return error_response(409, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -3,8 +3,8 @@
 GatewayError (JetscribeError)
 ├── BadRequestError        400  the request is malformed (no `audio` part, empty audio, bad field)
 ├── UnauthorizedError      401  a configured API key is missing or wrong
-├── NotFoundError          404  no such job or route
-├── ConflictError          409  the job is in the wrong state for this request
+├── ResourceNotFoundError  404  no such job, transcript or route
+├── StateConflictError     409  the job is in the wrong state for this request
 ├── PayloadTooLargeError   413  the upload exceeds `max_upload_bytes`
 ├── UnsupportedMediaError  415  the body is not multipart/form-data
 ├── UnprocessableError     422  a field has a value the service does not accept
@@ -41,11 +41,11 @@ class UnauthorizedError(GatewayError):
     status = 401
 
 
-class NotFoundError(GatewayError):
+class ResourceNotFoundError(GatewayError):
     status = 404
 
 
-class ConflictError(GatewayError):
+class StateConflictError(GatewayError):
     status = 409
 
 

@@ -40,8 +40,10 @@ async def live_workers(app: web.Application) -> list[WorkerHeartbeat]:
     consumer on every probe of an orchestrator polling this route.
     """
     bucket = app[keys.TOPOLOGY].workers
-    prefix = f"$KV.{names.WORKERS_BUCKET}."
-    info = await app[keys.JS].stream_info(f"KV_{names.WORKERS_BUCKET}", subjects_filter=f"{prefix}>")
+    prefix = names.kv_subject(names.WORKERS_BUCKET, "")
+    info = await app[keys.JS].stream_info(
+        names.kv_stream(names.WORKERS_BUCKET), subjects_filter=names.kv_subject(names.WORKERS_BUCKET)
+    )
     workers = []
     for subject in sorted(info.state.subjects or {}):
         key = subject.removeprefix(prefix)

@@ -15,10 +15,11 @@ from nats.js.errors import APIError, NoKeysError, ObjectNotFoundError
 from nats.js.kv import KeyValue
 
 from gateway import keys
-from gateway.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from gateway.errors import BadRequestError, ResourceNotFoundError, StateConflictError, UnprocessableError
 from gateway.publish import publish_durably
 from gateway.transcripts import CONTENT_TYPES, FORMATS, TranscriptFormat, render
-from jetscribe.jobstore import JobStore, TranscriptMissingError
+from jetscribe.errors import TranscriptMissingError
+from jetscribe.jobstore import JobStore
 from schemas import CancelRequest, Job, JobRecord, JobStatus, Segment, TerminalEvent, encode, names
 from schemas.api import JobList
 
@@ -37,7 +38,7 @@ def job_id_of(request: web.Request) -> str:
 async def load_record(store: JobStore, job_id: str) -> JobRecord:
     found = await store.get(job_id)
     if found is None:
-        raise NotFoundError(f"no job with id {job_id!r} (unknown, or expired after the retention period)")
+        raise ResourceNotFoundError(f"no job with id {job_id!r} (unknown, or expired after the retention period)")
     return found.record
 
 
@@ -78,13 +79,13 @@ async def get_transcript(request: web.Request) -> web.Response:
     record = await load_record(store, job_id)
     if record.status != "done":
         detail = f": {record.error}" if record.error else f" ({record.progress}% done)" if record.progress else ""
-        raise ConflictError(
+        raise StateConflictError(
             f"job {job_id} is {record.status}{detail}; a transcript exists only once its status is done"
         )
     try:
         segments = await segments_of(store, record)
     except TranscriptMissingError as exc:
-        raise NotFoundError(f"the transcript of job {job_id} is no longer available: {exc}") from exc
+        raise ResourceNotFoundError(f"the transcript of job {job_id} is no longer available: {exc}") from exc
     return web.Response(
         body=render(segments, cast(TranscriptFormat, fmt)),
         content_type=CONTENT_TYPES[fmt],
@@ -185,7 +186,9 @@ async def cancel_job(request: web.Request) -> web.Response:
         await app[keys.NC].publish(names.cancel_subject(job_id), encode(cancel_request))
         await app[keys.NC].flush()
     else:
-        raise ConflictError(f"job {job_id} has already finished ({after.status}); only queued or running jobs cancel")
+        raise StateConflictError(
+            f"job {job_id} has already finished ({after.status}); only queued or running jobs cancel"
+        )
     log.info("job %s: cancelled while %s", job_id, was)
     return web.Response(status=204)
 

@@ -21,7 +21,8 @@ from nats.errors import Error as NatsError
 from gateway import keys
 from gateway.fanout import HubClosing, JobItem
 from gateway.jobs import full_job, job_id_of, load_record
-from jetscribe.jobstore import JobStore, TranscriptMissingError
+from jetscribe.errors import TranscriptMissingError
+from jetscribe.jobstore import JobStore
 from schemas import JobRecord, ProgressEvent, SegmentEvent, TerminalEvent, encode
 from schemas.api import StreamDone
 

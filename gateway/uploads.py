@@ -24,16 +24,11 @@ from typing import Final
 
 from nats.js import JetStreamContext, api
 from nats.js.kv import MSG_ROLLUP_SUBJECT
-from nats.js.object_store import (
-    OBJ_CHUNKS_PRE_TEMPLATE,
-    OBJ_DEFAULT_CHUNK_SIZE,
-    OBJ_DIGEST_TEMPLATE,
-    OBJ_META_PRE_TEMPLATE,
-    OBJ_STREAM_TEMPLATE,
-)
+from nats.js.object_store import OBJ_DEFAULT_CHUNK_SIZE, OBJ_DIGEST_TEMPLATE
 from nats.nuid import NUID
 
 from gateway.errors import PayloadTooLargeError
+from schemas import names
 
 CHUNK_BYTES: Final = OBJ_DEFAULT_CHUNK_SIZE
 PUBLISH_WINDOW: Final = 8
@@ -66,7 +61,7 @@ class ObjectUpload:
         self._name = name
         self._max_bytes = max_bytes
         self._nuid = _NUID.next().decode()
-        self._chunk_subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=self._nuid)
+        self._chunk_subject = names.object_chunk_subject(bucket, self._nuid)
         self._digest = sha256()
         self._pending: deque[asyncio.Future[api.PubAck]] = deque()
         self.size = 0
@@ -109,9 +104,7 @@ class ObjectUpload:
             description=description,
             options=api.ObjectMetaOptions(max_chunk_size=CHUNK_BYTES),
         )
-        meta_subject = OBJ_META_PRE_TEMPLATE.format(
-            bucket=self._bucket, obj=base64.urlsafe_b64encode(self._name.encode()).decode()
-        )
+        meta_subject = names.object_meta_subject(self._bucket, base64.urlsafe_b64encode(self._name.encode()).decode())
         await self._js.publish(
             meta_subject, json.dumps(info.as_dict()).encode(), headers={api.Header.ROLLUP: MSG_ROLLUP_SUBJECT}
         )
@@ -123,7 +116,7 @@ class ObjectUpload:
             with contextlib.suppress(Exception):  # a chunk that failed to land needs no purge
                 await self._wait_oldest()
         if self.chunks:
-            await self._js.purge_stream(OBJ_STREAM_TEMPLATE.format(bucket=self._bucket), subject=self._chunk_subject)
+            await self._js.purge_stream(names.object_stream(self._bucket), subject=self._chunk_subject)
 
     async def _publish_chunk(self, payload: bytes) -> None:
         if len(self._pending) >= PUBLISH_WINDOW:

@@ -1,11 +1,17 @@
 """Errors shared by every jetscribe component.
 
 JetscribeError
-├── ConfigError        a setting is missing or malformed; names the variable and value
-├── ModelError         a Whisper model cannot be found, converted or loaded
-├── NatsUnavailableError  the NATS server cannot be reached or started
-├── FfmpegMissingError    no ffmpeg binary on PATH nor from imageio-ffmpeg
-└── UnsafeTargetError     a webhook or audio URL is not http(s) or points at a non-public address
+├── ConfigError              a setting is missing or malformed; names the variable and value
+├── ModelError               a Whisper model cannot be found, verified, converted or loaded
+├── NatsUnavailableError     the NATS server cannot be reached or started
+├── FfmpegMissingError       no ffmpeg binary on PATH nor from imageio-ffmpeg
+├── UnsafeTargetError        a webhook or audio URL is not http(s) or points at a non-public address
+├── JobNotFoundError         no job has this id (or its state has expired)
+├── ConcurrentUpdateError    a job's state changed too often during one compare-and-set update
+├── TranscriptMissingError   a finished job's transcript object is gone (expired, deleted or damaged)
+└── ObjectCorruptError       an object-store object's chunks are missing or do not match its size or digest
+
+The gateway (`gateway.errors`) and the worker (`worker.errors`) derive their own trees from `JetscribeError`.
 """
 
 
@@ -18,7 +24,7 @@ class ConfigError(JetscribeError):
 
 
 class ModelError(JetscribeError):
-    """A Whisper model cannot be found, converted or loaded."""
+    """A Whisper model cannot be found, verified, converted or loaded."""
 
 
 class NatsUnavailableError(JetscribeError):
@@ -31,3 +37,19 @@ class FfmpegMissingError(JetscribeError):
 
 class UnsafeTargetError(JetscribeError):
     """An outgoing URL is not absolute http(s), or its host is (or resolves to) a non-public address."""
+
+
+class JobNotFoundError(JetscribeError):
+    """No job has this id (or its state has expired)."""
+
+
+class ConcurrentUpdateError(JetscribeError):
+    """A compare-and-set update of a job lost its race too many times in a row."""
+
+
+class TranscriptMissingError(JetscribeError):
+    """A finished job's transcript object is missing (expired or deleted) or cannot be read."""
+
+
+class ObjectCorruptError(JetscribeError):
+    """An object's chunks are missing, or do not match its recorded size or digest."""

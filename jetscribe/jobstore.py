@@ -16,24 +16,12 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, ObjectNo
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from jetscribe.errors import JetscribeError
+from jetscribe.errors import ConcurrentUpdateError, JobNotFoundError, TranscriptMissingError
 from schemas import JobRecord, Segment, encode, names
 from schemas.codec import decode_record, decode_segments
 
 MAX_CAS_ATTEMPTS: Final = 20
 TRANSCRIPT_READ_TIMEOUT_S: Final = 60.0
-
-
-class JobNotFoundError(JetscribeError):
-    """No job has this id (or its state has expired)."""
-
-
-class ConflictError(JetscribeError):
-    """A transition lost its compare-and-set race too many times, or is not allowed."""
-
-
-class TranscriptMissingError(JetscribeError):
-    """A finished job's transcript object is missing (expired or deleted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +87,7 @@ class JobStore:
             written = await self.put(current, wanted)
             if written is not None:
                 return written
-        raise ConflictError(f"job {job_id!r} changed {MAX_CAS_ATTEMPTS} times during one update; try again")
+        raise ConcurrentUpdateError(f"job {job_id!r} changed {MAX_CAS_ATTEMPTS} times during one update; try again")
 
     async def delete(self, job_id: str) -> None:
         await self._kv.delete(job_id)

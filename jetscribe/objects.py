@@ -17,16 +17,13 @@ from typing import BinaryIO, Final
 from nats.js import JetStreamContext, api
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from jetscribe.errors import JetscribeError
+from jetscribe.errors import ObjectCorruptError
+from schemas import names
 
 BATCH_MSGS: Final = 64
 """Chunks per pull: 8 MiB with the default 128 KiB chunks."""
 FETCH_TIMEOUT_S: Final = 10.0
 _DIGEST_PREFIX: Final = "SHA-256="
-
-
-class ObjectCorruptError(JetscribeError):
-    """An object's chunks are missing, or do not match its recorded size or digest."""
 
 
 async def read_object(
@@ -54,12 +51,7 @@ async def read_object(
             digest.update(chunk)
             dest.write(chunk)
 
-    try:
-        written = await _copy_chunks(js, bucket, info.nuid, chunks, write, fetch_timeout_s)
-    except _MissingChunksError as exc:
-        raise ObjectCorruptError(
-            f"object {name!r} in {bucket} has {exc.received} of its {chunks} chunks: the rest are missing"
-        ) from exc
+    written = await _copy_chunks(js, bucket, name, info.nuid, chunks, write, fetch_timeout_s)
     if written != size:
         raise ObjectCorruptError(f"object {name!r} in {bucket} has {written} bytes, not the recorded {size}")
     expected = (info.digest or "").removeprefix(_DIGEST_PREFIX).removeprefix(_DIGEST_PREFIX.lower())
@@ -68,14 +60,10 @@ async def read_object(
     return written
 
 
-class _MissingChunksError(Exception):
-    def __init__(self, received: int) -> None:
-        self.received = received
-
-
 async def _copy_chunks(
     js: JetStreamContext,
     bucket: str,
+    name: str,
     nuid: str,
     chunks: int,
     write: Callable[[list[bytes]], None],
@@ -83,8 +71,8 @@ async def _copy_chunks(
 ) -> int:
     """Pull the object's chunks in batches; each batch is written in a thread while the next is fetched."""
     subscription = await js.pull_subscribe(
-        f"$O.{bucket}.C.{nuid}",
-        stream=f"OBJ_{bucket}",
+        names.object_chunk_subject(bucket, nuid),
+        stream=names.object_stream(bucket),
         config=api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE,
             deliver_policy=api.DeliverPolicy.ALL,
@@ -99,7 +87,9 @@ async def _copy_chunks(
             try:
                 msgs = await subscription.fetch(min(BATCH_MSGS, chunks - received), timeout=fetch_timeout_s)
             except TimeoutError as exc:
-                raise _MissingChunksError(received) from exc
+                raise ObjectCorruptError(
+                    f"object {name!r} in {bucket} has {received} of its {chunks} chunks: the rest are missing"
+                ) from exc
             batch = [m.data for m in msgs]
             received += len(batch)
             written += sum(len(b) for b in batch)

@@ -150,7 +150,11 @@ async def _key_value(js: JetStreamContext, config: api.KeyValueConfig) -> KeyVal
         if exc.err_code != STREAM_IN_USE_ERR:
             raise
     await _update_backing_stream(
-        js, f"KV_{config.bucket}", max_age=config.ttl, num_replicas=config.replicas, max_msg_size=config.max_value_size
+        js,
+        names.kv_stream(config.bucket or ""),
+        max_age=config.ttl,
+        num_replicas=config.replicas,
+        max_msg_size=config.max_value_size,
     )
     return await js.key_value(config.bucket)
 
@@ -168,7 +172,9 @@ async def _object_store(js: JetStreamContext, bucket: str, description: str, set
     except BadRequestError as exc:
         if exc.err_code != STREAM_IN_USE_ERR:
             raise
-    await _update_backing_stream(js, f"OBJ_{bucket}", max_age=settings.job_ttl_s, num_replicas=settings.replicas)
+    await _update_backing_stream(
+        js, names.object_stream(bucket), max_age=settings.job_ttl_s, num_replicas=settings.replicas
+    )
     return await js.object_store(bucket)
 
 

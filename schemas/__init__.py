@@ -1,6 +1,7 @@
 """jetscribe's wire contract: message Structs, NATS names and JSON Schema. Pure data, no I/O."""
 
-from schemas.codec import SchemaError, encode
+from schemas.codec import encode
+from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState, Word
 from schemas.state import JobRecord

@@ -4,6 +4,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
+from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalEvent
 from schemas.job import Job, Segment
 from schemas.state import JobRecord
@@ -11,10 +12,6 @@ from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
 
 T = TypeVar("T")
-
-
-class SchemaError(ValueError):
-    """A message does not match its schema; the message says which field and why."""
 
 
 _encoder: Final = msgspec.json.Encoder()

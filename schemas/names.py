@@ -1,12 +1,18 @@
-"""Every NATS name jetscribe uses: subjects, streams, buckets, durable consumers.
+"""Every NATS name jetscribe uses: subjects, streams, buckets, durable consumers, and the names
+JetStream itself gives the streams behind key-value and object-store buckets.
 
-Nothing else in the code base spells a subject or bucket name; producers and consumers in other
-languages find the same names in `docs/nats.md`.
+Nothing else in the code base spells a subject, stream or bucket name; producers and consumers in
+other languages find the same names in `docs/nats.md`.
 """
 
+import re
 from typing import Final, Literal
 
 SUBJECT_ROOT: Final = "jetscribe"
+
+# Job ids become a token of subjects and a KV key, so they keep to characters valid in both.
+JOB_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
 
 # Job submission: a work-queue stream drained by one durable consumer shared by all workers.
 JOBS_STREAM: Final = "JETSCRIBE_JOBS"
@@ -69,6 +75,34 @@ TRANSCRIPTS_BUCKET: Final = "jetscribe_transcripts"
 def transcript_object(job_id: str) -> str:
     """Name of a finished job's transcript (JSON list of segments) in the transcripts bucket."""
     return f"{job_id}.json"
+
+
+# JetStream's own layout of buckets (nats-server's KV and object-store conventions, ADR-8 and ADR-20).
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream that backs key-value bucket `bucket`."""
+    return f"KV_{bucket}"
+
+
+def kv_subject(bucket: str, key: str = ">") -> str:
+    """The subject of `key` in key-value bucket `bucket` (`>` matches every key)."""
+    return f"$KV.{bucket}.{key}"
+
+
+def object_stream(bucket: str) -> str:
+    """The stream that backs object-store bucket `bucket`."""
+    return f"OBJ_{bucket}"
+
+
+def object_chunk_subject(bucket: str, nuid: str = ">") -> str:
+    """The subject carrying the chunks of the object stored under `nuid` (`>` matches every object's)."""
+    return f"$O.{bucket}.C.{nuid}"
+
+
+def object_meta_subject(bucket: str, encoded_name: str) -> str:
+    """The subject of an object's meta message; `encoded_name` is its name in URL-safe base64."""
+    return f"$O.{bucket}.M.{encoded_name}"
 
 
 # Headers.

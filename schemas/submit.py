@@ -6,6 +6,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.languages import check_language
+from schemas.names import JOB_ID_PATTERN
 
 SCHEMA_VERSION: Final = 1
 
@@ -13,7 +14,7 @@ Task = Literal["transcribe", "translate"]
 JobId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        pattern=JOB_ID_PATTERN,
         description="1–64 characters of A–Z, a–z, 0–9, `_` and `-` (it becomes part of NATS subjects and keys)",
     ),
 ]

@@ -14,9 +14,9 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
-from jetscribe.errors import UnsafeTargetError
+from jetscribe.errors import ObjectCorruptError, UnsafeTargetError
 from jetscribe.netguard import guarded_connector
-from jetscribe.objects import ObjectCorruptError, read_object
+from jetscribe.objects import read_object
 from schemas import names
 from worker.errors import AudioMissingError, AudioTooLargeError, PermanentError, RetryableError
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_NOTICE_PAYLOAD: Final = 64 * 1024
 CANCELLED: Final = "cancelled by request"
-_JOB_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def readable_job_id(data: bytes) -> str | None:
@@ -54,7 +52,7 @@ def readable_job_id(data: bytes) -> str | None:
     except msgspec.DecodeError:
         return None
     job_id = raw.get("job_id") if isinstance(raw, dict) else None
-    return job_id if isinstance(job_id, str) and _JOB_ID.match(job_id) else None
+    return job_id if isinstance(job_id, str) and names.JOB_ID_RE.match(job_id) else None
 
 
 def _unless_over(now: datetime, change: Callable[[JobRecord], JobRecord]) -> Transition:
@@ -350,7 +348,7 @@ class JobRunner:
     def retry_delay_s(self, msg: Msg) -> float:
         """Back-off before the next delivery: doubles with each attempt."""
         delivered = msg.metadata.num_delivered or 1
-        return self._settings.retry_delay_s * 2 ** (delivered - 1)
+        return float(self._settings.retry_delay_s * 2 ** (delivered - 1))
 
     async def _retry(self, msg: Msg, job_id: str | None, error: str) -> None:
         if job_id is not None:

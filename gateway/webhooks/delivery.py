@@ -26,7 +26,8 @@ from nats.js import JetStreamContext, api
 from gateway.webhooks.attempt import Outcome, given_up, post_webhook, recorded_attempt
 from gateway.webhooks.signing import signing_key, webhook_headers
 from jetscribe.config import Settings
-from jetscribe.jobstore import JobNotFoundError, JobStore, TranscriptMissingError
+from jetscribe.errors import JobNotFoundError, TranscriptMissingError
+from jetscribe.jobstore import JobStore
 from jetscribe.netguard import guarded_connector
 from schemas import JobRecord, SchemaError, TerminalEvent, encode, names
 from schemas.codec import decode_terminal_event

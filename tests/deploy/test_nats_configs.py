@@ -144,7 +144,7 @@ async def test_cluster_config_serves_the_kubernetes_replica_count(tmp_path: Path
                 topology = await ensure_topology(js, settings)
                 info = await js.stream_info(names.JOBS_STREAM)
                 await topology.jobs.put("probe", b"replicated")
-                kv_info = await js.stream_info(f"KV_{names.JOBS_BUCKET}")
+                kv_info = await js.stream_info(names.kv_stream(names.JOBS_BUCKET))
         finally:
             await nc.close()
     assert info.config.num_replicas == 3

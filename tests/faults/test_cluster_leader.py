@@ -52,7 +52,7 @@ async def test_killing_the_jobs_stream_leader_loses_no_job_and_finishes_none_twi
             assert {r.status for r in ended.values()} == {"done"}, {i: (r.status, r.error) for i, r in ended.items()}
             assert [await terminal_event_count(js, j) for j in job_ids] == [1] * JOBS
             assert new_leader != leader
-            for stream in (names.JOBS_STREAM, names.EVENTS_STREAM, f"KV_{names.JOBS_BUCKET}"):
+            for stream in (names.JOBS_STREAM, names.EVENTS_STREAM, names.kv_stream(names.JOBS_BUCKET)):
                 assert (await js.stream_info(stream)).config.num_replicas == 3
             print(f"killed stream leader {leader}; new leader {new_leader}")
         finally:

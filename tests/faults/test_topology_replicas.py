@@ -29,9 +29,14 @@ async def test_a_component_started_with_one_replica_leaves_r3_streams_and_bucket
 
             await ensure_topology(js, msgspec.structs.replace(clustered, replicas=1, job_ttl_s=3600.0))
 
-            for stream in (names.JOBS_STREAM, names.EVENTS_STREAM, f"KV_{names.JOBS_BUCKET}", "OBJ_jetscribe_audio"):
+            for stream in (
+                names.JOBS_STREAM,
+                names.EVENTS_STREAM,
+                names.kv_stream(names.JOBS_BUCKET),
+                names.object_stream(names.AUDIO_BUCKET),
+            ):
                 info = await js.stream_info(stream)
                 assert info.config.num_replicas == 3, stream
-            assert (await js.stream_info(f"KV_{names.JOBS_BUCKET}")).config.max_age == 3600.0
+            assert (await js.stream_info(names.kv_stream(names.JOBS_BUCKET))).config.max_age == 3600.0
         finally:
             await nc.close()

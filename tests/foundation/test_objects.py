@@ -9,7 +9,8 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
-from jetscribe.objects import ObjectCorruptError, read_object
+from jetscribe.errors import ObjectCorruptError
+from jetscribe.objects import read_object
 from jetscribe.topology import Topology
 from schemas import names
 
@@ -43,8 +44,8 @@ async def test_a_lost_chunk_is_reported_as_corrupt_instead_of_waiting_forever(
 ) -> None:
     await topology.audio.put("clip", io.BytesIO(os.urandom(512 * 1024)))
     info = await topology.audio.get_info("clip")
-    stream = f"OBJ_{names.AUDIO_BUCKET}"
-    chunk = await js.get_last_msg(stream, f"$O.{names.AUDIO_BUCKET}.C.{info.nuid}")
+    stream = names.object_stream(names.AUDIO_BUCKET)
+    chunk = await js.get_last_msg(stream, names.object_chunk_subject(names.AUDIO_BUCKET, info.nuid or ""))
     await js.delete_msg(stream, chunk.seq)
 
     with pytest.raises(ObjectCorruptError, match="3 of its 4 chunks"):

@@ -14,11 +14,11 @@ from jetscribe.topology import Topology, ensure_topology
 from schemas import JobMessage, encode, names
 
 BACKING_STREAMS = (
-    f"KV_{names.JOBS_BUCKET}",
-    f"KV_{names.WORKERS_BUCKET}",
-    f"KV_{names.IDEMPOTENCY_BUCKET}",
-    f"OBJ_{names.AUDIO_BUCKET}",
-    f"OBJ_{names.TRANSCRIPTS_BUCKET}",
+    names.kv_stream(names.JOBS_BUCKET),
+    names.kv_stream(names.WORKERS_BUCKET),
+    names.kv_stream(names.IDEMPOTENCY_BUCKET),
+    names.object_stream(names.AUDIO_BUCKET),
+    names.object_stream(names.TRANSCRIPTS_BUCKET),
 )
 MESSAGE_STREAMS = (names.JOBS_STREAM, names.EVENTS_STREAM, names.DEADLETTER_STREAM)
 STREAM_FULL_ERR = 10077
@@ -68,7 +68,7 @@ async def test_buckets_have_the_configured_time_to_live(
 ) -> None:
     assert (await topology.jobs.status()).ttl == settings.job_ttl_s
     assert (await topology.workers.status()).ttl == settings.worker_heartbeat_ttl_s
-    assert (await js.stream_info(f"OBJ_{names.AUDIO_BUCKET}")).config.max_age == settings.job_ttl_s
+    assert (await js.stream_info(names.object_stream(names.AUDIO_BUCKET))).config.max_age == settings.job_ttl_s
 
 
 async def test_a_single_node_topology_has_one_replica_everywhere(js: JetStreamContext, topology: Topology) -> None:
@@ -110,7 +110,7 @@ async def test_changed_settings_update_the_limits_in_place(
     assert (await js.stream_info(names.EVENTS_STREAM)).config.max_age == 3600.0
     assert (await updated.jobs.status()).ttl == 7200.0
     assert (await updated.workers.status()).ttl == 9.0
-    assert (await js.stream_info(f"OBJ_{names.TRANSCRIPTS_BUCKET}")).config.max_age == 7200.0
+    assert (await js.stream_info(names.object_stream(names.TRANSCRIPTS_BUCKET))).config.max_age == 7200.0
     assert (await updated.jobs.get("kept")).value == b"state"
 
 

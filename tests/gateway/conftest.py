@@ -79,7 +79,9 @@ async def object_names(topology: Topology) -> list[str]:
 
 async def audio_chunks(js: JetStreamContext) -> int:
     """How many chunk messages the audio bucket's stream holds (0 when no upload left anything behind)."""
-    info = await js.stream_info(f"OBJ_{names.AUDIO_BUCKET}", subjects_filter=f"$O.{names.AUDIO_BUCKET}.C.>")
+    info = await js.stream_info(
+        names.object_stream(names.AUDIO_BUCKET), subjects_filter=names.object_chunk_subject(names.AUDIO_BUCKET)
+    )
     return sum((info.state.subjects or {}).values())
 
 

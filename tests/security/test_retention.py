@@ -114,7 +114,11 @@ async def test_job_state_transcript_and_audio_expire_after_the_ttl(
         await terminal_event(js, job_id)
     record = (await store.require(job_id)).record
     assert record.status == "done" and record.transcript_object is not None
-    for stream in (f"KV_{names.JOBS_BUCKET}", f"OBJ_{names.TRANSCRIPTS_BUCKET}", f"OBJ_{names.AUDIO_BUCKET}"):
+    for stream in (
+        names.kv_stream(names.JOBS_BUCKET),
+        names.object_stream(names.TRANSCRIPTS_BUCKET),
+        names.object_stream(names.AUDIO_BUCKET),
+    ):
         assert (await js.stream_info(stream)).config.max_age == SHORT_TTL_S
 
     async def expired() -> bool:
