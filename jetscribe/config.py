@@ -8,13 +8,14 @@ case with the `JETSCRIBE_` prefix (`nats_url` → `JETSCRIBE_NATS_URL`). Lists a
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final, Literal
 
 import msgspec
 
+from jetscribe.conversion import InvalidValueError, convert
+from jetscribe.cpus import available_cpus
 from jetscribe.errors import ConfigError
 
 ENV_PREFIX: Final = "JETSCRIBE_"
@@ -105,8 +106,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Worker
     worker_slots: Positive = 1
     """Jobs one worker runs at once, each with its own copy of the model."""
-    threads: Positive = max(1, os.cpu_count() or 1)
-    """Threads whisper.cpp uses per job; default the number of CPUs."""
+    threads: Positive = msgspec.field(default_factory=available_cpus)
+    """Threads whisper.cpp uses per job; default the CPUs this process may use (affinity and cgroup quota)."""
     use_gpu: bool = True
     """Run Whisper on the GPU when the build supports it."""
     flash_attn: bool = True
@@ -153,60 +154,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from `environ` (default: the process environment), then `overrides`.
 
-        A malformed value raises ConfigError naming the variable, its value and what is expected.
+        Each variable is converted by its field's type here, not by msgspec, so that a malformed
+        value raises ConfigError in words this project owns: the variable, the value as written,
+        and what is expected (e.g. `PORT='eighty' is invalid: expected a whole number`).
+        `overrides` are typed values (for tests and embedding) and are checked by msgspec.
         """
         environ = os.environ if environ is None else environ
         raw: dict[str, object] = {}
         for field in msgspec.structs.fields(cls):
-            value = environ.get(env_name(field.name))
+            variable = env_name(field.name)
+            value = environ.get(variable)
             if value is None or value == "":
                 continue
-            raw[field.name] = _split_list(value) if _is_sequence(field.type) else value
+            try:
+                raw[field.name] = convert(value, field.type)
+            except InvalidValueError as exc:
+                raise ConfigError(f"{variable}={value!r} is invalid: {exc}") from exc
         raw.update(overrides)
         try:
-            return msgspec.convert(raw, cls, strict=False, dec_hook=_dec_hook)
+            return msgspec.convert(raw, cls)
         except msgspec.ValidationError as exc:
-            raise ConfigError(_explain(exc, {**environ, **{env_name(k): v for k, v in overrides.items()}})) from exc
+            raise ConfigError(f"invalid settings override: {exc}") from exc
 
 
 def env_name(field: str) -> str:
     """The environment variable that sets `field`."""
     return _KEPT_NAMES.get(field) or ENV_PREFIX + field.upper()
-
-
-def _is_sequence(tp: object) -> bool:
-    return str(tp).startswith("tuple")
-
-
-def _split_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _dec_hook(tp: type, value: object) -> object:
-    if tp is Path and isinstance(value, str):
-        return Path(value)
-    raise NotImplementedError
-
-
-_EXPECTED: Final = {
-    "Expected `int`": "expected a whole number",
-    "Expected `float`": "expected a number",
-    "Expected `bool`": "expected true or false",
-}
-
-
-def _explain(exc: msgspec.ValidationError, given: Mapping[str, object]) -> str:
-    """Name the variable and the value as the user wrote them, and say what is expected."""
-    match = re.search(r"at `\$\.([a-z_0-9]+)", str(exc))
-    if match is None:
-        return f"invalid configuration: {exc}"
-    field = match.group(1)
-    variable = env_name(field)
-    reason = str(exc).split(" - at ")[0]
-    choices = get_args(next(f.type for f in msgspec.structs.fields(Settings) if f.name == field))
-    if reason.startswith("Invalid enum value") and all(isinstance(c, str) for c in choices):
-        reason = "expected one of " + ", ".join(repr(c) for c in choices)
-    for prefix, plain in _EXPECTED.items():
-        if reason.startswith(prefix):
-            reason = plain + reason[len(prefix) :].split(", got")[0]
-    return f"{variable}={given.get(variable)!r} is invalid: {reason.strip()}"

@@ -15,7 +15,7 @@ import msgspec
 from jetscribe.config import Settings, env_name
 
 # Defaults that depend on the machine are described rather than shown.
-_DESCRIBED_DEFAULTS: Final = {"threads": "number of CPUs"}
+_DESCRIBED_DEFAULTS: Final = {"threads": "CPUs this process may use"}
 
 
 def field_docs() -> dict[str, str]:

@@ -89,12 +89,15 @@ def test_overrides_win_over_the_environment() -> None:
     ("variable", "value", "reason"),
     [
         ("PORT", "eighty", "expected a whole number"),
-        ("PORT", "70000", "<= 65535"),
+        ("PORT", "70000", "expected a whole number from 0 to 65535"),
         ("LOG_LEVEL", "loud", "expected one of 'debug', 'info', 'warning', 'error', 'critical'"),
-        ("JETSCRIBE_REPLICAS", "0", ">= 1"),
+        ("JETSCRIBE_REPLICAS", "0", "expected a whole number from 1 to 5"),
         ("JETSCRIBE_USE_GPU", "maybe", "expected true or false"),
-        ("JETSCRIBE_MAX_UPLOAD_BYTES", "-5", ">= 1"),
-        ("JETSCRIBE_WEBHOOK_RETRY_SCHEDULE_S", "1,soon", "expected a number"),
+        ("JETSCRIBE_MAX_UPLOAD_BYTES", "-5", "expected a whole number > 0"),
+        ("JETSCRIBE_ACK_WAIT_S", "soon", "expected a number"),
+        ("JETSCRIBE_ACK_WAIT_S", "nan", "expected a finite number"),
+        ("JETSCRIBE_SHUTDOWN_GRACE_S", "-1", "expected a number >= 0"),
+        ("JETSCRIBE_WEBHOOK_RETRY_SCHEDULE_S", "1,soon", "item 2 ('soon'): expected a number"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_reason(variable: str, value: str, reason: str) -> None:
@@ -105,3 +108,13 @@ def test_a_bad_value_names_the_variable_and_the_reason(variable: str, value: str
     assert message.startswith(f"{variable}=")
     assert "is invalid" in message
     assert reason in message
+
+
+def test_booleans_accept_the_usual_spellings() -> None:
+    assert [Settings.from_env({"JETSCRIBE_USE_GPU": v}).use_gpu for v in ("true", "1", "YES", "on")] == [True] * 4
+    assert [Settings.from_env({"JETSCRIBE_USE_GPU": v}).use_gpu for v in ("false", "0", "No", "off")] == [False] * 4
+
+
+def test_a_bad_override_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="override"):
+        Settings.from_env({}, port=-1)
