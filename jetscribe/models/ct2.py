@@ -12,7 +12,7 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -26,6 +26,10 @@ _DTYPES: Final = {
     4: np.float16,
 }
 _SPEC_NAME: Final = "WhisperSpec"
+
+
+class _Reader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ def read(source: Ct2Source) -> Ct2Model:
     return Ct2Model(variables, vocabulary)
 
 
-def _read_variables(f: BinaryIO) -> dict[str, np.ndarray]:
+def _read_variables(f: _Reader) -> dict[str, np.ndarray]:
     (version,) = _unpack(f, "<I")
     if version not in (5, 6):
         raise ModelError(f"unsupported CTranslate2 binary version {version} (expected 5 or 6)")
@@ -116,12 +120,12 @@ def _read_variables(f: BinaryIO) -> dict[str, np.ndarray]:
     return variables
 
 
-def _read_string(f: BinaryIO) -> str:
+def _read_string(f: _Reader) -> str:
     (length,) = _unpack(f, "<H")
     return f.read(length)[:-1].decode("utf-8")
 
 
-def _unpack(f: BinaryIO, fmt: str) -> tuple[int, ...]:
+def _unpack(f: _Reader, fmt: str) -> tuple[int, ...]:
     size = struct.calcsize(fmt)
     data = f.read(size)
     if len(data) != size:

@@ -17,8 +17,8 @@ import numpy as np
 
 from jetscribe.errors import ModelError
 from jetscribe.models.ct2 import Ct2Model
+from jetscribe.models.files import GGML_MAGIC
 
-GGML_MAGIC: Final = 0x67676D6C
 _SAMPLE_RATE: Final = 16_000
 _N_FFT: Final = 400
 _EOT_TOKEN: Final = "<|endoftext|>"
@@ -106,7 +106,7 @@ _LOGSTEP: Final = np.log(6.4) / 27.0
 
 def _hz_to_mel(hz: float) -> float:
     if hz >= _MIN_LOG_HZ:
-        return _MIN_LOG_MEL + float(np.log(hz / _MIN_LOG_HZ)) / _LOGSTEP
+        return float(_MIN_LOG_MEL + np.log(hz / _MIN_LOG_HZ) / _LOGSTEP)
     return hz / _F_SP
 
 
@@ -221,50 +221,3 @@ def _write_tensor(f: BinaryIO, name: str, tensor: np.ndarray) -> None:
     f.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))
     f.write(encoded)
     f.write(data.tobytes())
-
-
-# Bytes per block and elements per block of the ggml tensor types whisper.cpp model files use.
-_TYPE_SIZES: Final = {0: (4, 1), 1: (2, 1), 2: (18, 32), 3: (20, 32), 6: (22, 32), 7: (24, 32), 8: (34, 32)}
-
-
-def verify_ggml(path: Path) -> None:
-    """Walk a GGML model file's structure without loading it; raise ModelError if it is damaged.
-
-    pywhispercpp loads a file cut short without complaint and crashes at the first inference,
-    so a worker checks the whole layout before it loads a model.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as f:
-
-        def read(fmt: str) -> tuple[int, ...]:
-            n = struct.calcsize(fmt)
-            data = f.read(n)
-            if len(data) != n:
-                raise ModelError(f"{path} is truncated at byte {f.tell()} of {size}; re-import or re-pull it")
-            return struct.unpack(fmt, data)
-
-        if read("<I")[0] != GGML_MAGIC:
-            raise ModelError(f"{path} is not a whisper.cpp GGML model (wrong magic number); re-import or re-pull it")
-        hparams = read("<11i")
-        n_mel, n_fft = read("<2i")
-        f.seek(n_mel * n_fft * 4, os.SEEK_CUR)
-        (n_vocab,) = read("<i")
-        for _ in range(n_vocab):
-            (length,) = read("<i")
-            f.seek(length, os.SEEK_CUR)
-        expected = 7 + 15 * hparams[4] + 4 + 24 * hparams[8]
-        tensors = 0
-        while f.tell() < size:
-            n_dims, name_len, ttype = read("<3i")
-            dims = read(f"<{n_dims}i")
-            f.seek(name_len, os.SEEK_CUR)
-            if ttype not in _TYPE_SIZES:
-                return  # a type this check cannot size: the layout so far was sound
-            block_bytes, block_elems = _TYPE_SIZES[ttype]
-            elements = int(np.prod(dims, dtype=np.int64))
-            f.seek(elements // block_elems * block_bytes, os.SEEK_CUR)
-            tensors += 1
-        if f.tell() != size or tensors < expected:
-            raise ModelError(
-                f"{path} is truncated: {tensors} of {expected} tensors are complete; re-import or re-pull it"
-            )

