@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import metadata, resources
 from typing import Any, Final
 
-import msgspec
 from aiohttp import web
 
 from gateway import keys
@@ -13,8 +12,9 @@ from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS
 from jetscribe.config import Settings
-from schemas import Job, ProgressEvent, Segment, SegmentEvent
+from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
 from schemas.api import ErrorBody, Health, JobAccepted, JobList, StreamDone
+from schemas.export import schema_components
 from schemas.languages import WHISPER_LANGUAGES
 
 BODIES: Final = (Job, JobAccepted, ErrorBody, JobList, Health, ProgressEvent, SegmentEvent, StreamDone, Segment)
@@ -49,7 +49,7 @@ _JOB_ID: Final = {
     "name": "job_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    "schema": {"type": "string", "pattern": names.JOB_ID_PATTERN},
 }
 
 
@@ -220,7 +220,7 @@ def _version() -> str:
 
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
-    _, components = msgspec.json.schema_components(BODIES, ref_template=REF)
+    _, components = schema_components(BODIES, REF)
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

@@ -1,5 +1,11 @@
-"""JSON Schema for every wire message, generated from the Structs (`jetscribe schema`)."""
+"""JSON Schema for every wire message, generated from the Structs (`jetscribe schema`).
 
+Descriptions come from docstrings. msgspec releases differ in how they strip a docstring's
+indentation, so every description is put through `inspect.cleandoc` here: the generated documents
+depend on the Structs alone, not on the msgspec release that read them.
+"""
+
+import inspect
 from typing import Any, Final
 
 import msgspec
@@ -25,10 +31,29 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
 API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health)
 
 
+def schema_components(
+    types: tuple[type[msgspec.Struct], ...], ref_template: str
+) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    """`msgspec.json.schema_components` with every description cleaned the same way on every msgspec release."""
+    schemas, components = msgspec.json.schema_components(types, ref_template=ref_template)
+    return tuple(_clean(s) for s in schemas), {name: _clean(c) for name, c in components.items()}
+
+
+def _clean(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value) if key == "description" and isinstance(value, str) else _clean(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_clean(item) for item in node]
+    return node
+
+
 def json_schemas(ref_template: str = "#/$defs/{name}") -> tuple[dict[str, Any], dict[str, Any]]:
     """Schemas of every message and API body, plus the shared component definitions."""
     types = MESSAGES + API_BODIES
-    schemas, components = msgspec.json.schema_components(types, ref_template=ref_template)
+    schemas, components = schema_components(types, ref_template)
     return {t.__name__: s for t, s in zip(types, schemas, strict=True)}, components
 
 
