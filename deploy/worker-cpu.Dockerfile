@@ -10,17 +10,18 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
-COPY README.md ./
+# Dependencies first, exactly as the lock file pins them (every hash checked), so a code change does not
+# reinstall them. Only this role's dependencies: see the extras in pyproject.toml.
+COPY requirements/build.txt requirements/worker.txt ./requirements/
+RUN pip install --require-hashes -r requirements/build.txt \
+    && pip install --require-hashes -r requirements/worker.txt
+COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY jetscribe ./jetscribe
-COPY gateway ./gateway
 COPY worker ./worker
-RUN pip install --no-deps .
+COPY client ./client
+COPY cli ./cli
+RUN pip install --no-deps --no-build-isolation .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 # Debian's ffmpeg brings ffprobe too, which the static imageio-ffmpeg binary lacks.

@@ -14,7 +14,6 @@ ARG UBUNTU_VERSION=24.04
 FROM nvidia/cuda:${CUDA_VERSION}-${CUDNN_TAG}-devel-ubuntu${UBUNTU_VERSION} AS build
 # Turing (sm_75, the RTX 2080 the service began on), Ampere (80, 86), Ada (89), Hopper (90).
 ARG CUDA_ARCHITECTURES="75;80;86;89;90"
-ARG PYWHISPERCPP_VERSION=1.5.1
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -25,33 +24,34 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# pywhispercpp's setup.py hands every environment variable to CMake as -D<NAME>=<VALUE>: GGML_CUDA=1 selects
+WORKDIR /src
+# Dependencies first, exactly as the lock file pins them (every hash checked), so a code change does not
+# reinstall them. pywhispercpp is the locked release, compiled from its (hash-checked) sdist with CUDA:
+# its setup.py hands every environment variable to CMake as -D<NAME>=<VALUE>: GGML_CUDA=1 selects
 # the CUDA backend, CMAKE_CUDA_ARCHITECTURES the GPU generations, and the RPATH settings let the extension find
 # libwhisper/libggml beside it in site-packages (a source build is not repaired like PyPI's wheels);
 # '$ORIGIN' is for the dynamic loader, not the shell.
+COPY requirements/build.txt requirements/worker.txt ./requirements/
 # hadolint ignore=SC2016
-RUN GGML_CUDA=1 \
+RUN pip install --require-hashes -r requirements/build.txt \
+    && GGML_CUDA=1 \
     CMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES}" \
     CMAKE_BUILD_WITH_INSTALL_RPATH=ON \
     CMAKE_INSTALL_RPATH='$ORIGIN' \
-    pip install --no-binary=pywhispercpp "pywhispercpp==${PYWHISPERCPP_VERSION}"
+    pip install --no-binary=pywhispercpp --require-hashes -r requirements/worker.txt
 # Fail the build, not the first job, if the extension cannot load: the driver's libcuda is absent at build
 # time, so the toolkit's stub stands in for it.
 RUN mkdir -p /tmp/cuda-stub \
     && ln -s /usr/local/cuda/lib64/stubs/libcuda.so /tmp/cuda-stub/libcuda.so.1 \
     && LD_LIBRARY_PATH=/tmp/cuda-stub python -c "import _pywhispercpp" \
     && rm -rf /tmp/cuda-stub
-WORKDIR /src
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY jetscribe ./jetscribe
-COPY gateway ./gateway
 COPY worker ./worker
-RUN pip install --no-deps .
+COPY client ./client
+COPY cli ./cli
+RUN pip install --no-deps --no-build-isolation .
 
 FROM nvidia/cuda:${CUDA_VERSION}-${CUDNN_TAG}-runtime-ubuntu${UBUNTU_VERSION}
 ENV DEBIAN_FRONTEND=noninteractive

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from gateway.fanout import JobEventHub
+from gateway.metrics import GatewayMetrics
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
-
-if TYPE_CHECKING:
-    pass
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 NC: Final = web.AppKey("nc", Client)
 JS: Final = web.AppKey("js", JetStreamContext)
 TOPOLOGY: Final = web.AppKey("topology", Topology)
 JOB_STORE: Final = web.AppKey("job_store", JobStore)
-HUB: Final = web.AppKey("hub", "JobEventHub")
-METRICS: Final = web.AppKey("metrics", "GatewayMetrics")
+HUB: Final = web.AppKey("hub", JobEventHub)
+METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 OPENAPI: Final = web.AppKey("openapi", dict[str, Any])

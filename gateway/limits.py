@@ -56,11 +56,6 @@ class StreamSlots:
 STREAM_SLOTS: Final = web.AppKey("stream_slots", StreamSlots)
 
 
-def parser_limits() -> dict[str, int]:
-    """Keyword arguments for `web.AppRunner`: the HTTP parser's caps on the request line and headers."""
-    return {"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_FIELD_BYTES, "max_headers": MAX_HEADERS}
-
-
 def _is_upload(request: web.Request) -> bool:
     return request.method == "POST" and request.path == "/jobs"
 

@@ -48,7 +48,12 @@ class GatewayServer:
         if self._runner is not None:
             raise RuntimeError("this GatewayServer is already running")
         runner = web.AppRunner(
-            self._app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **limits.parser_limits()
+            self._app,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            access_log=None,
+            max_line_size=limits.MAX_LINE_BYTES,
+            max_field_size=limits.MAX_FIELD_BYTES,
+            max_headers=limits.MAX_HEADERS,
         )
         await runner.setup()
         try:

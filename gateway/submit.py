@@ -196,8 +196,8 @@ async def _read_form(request: web.Request, job_id: str) -> Submission:
         if submission.upload is not None:
             await asyncio.shield(submission.upload.discard())
         raise
-    request.app[keys.METRICS].upload_bytes.inc(submission.upload.size)
-    log.info("job %s: received %s of audio", job_id, format_bytes(submission.upload.size))
+    request.app[keys.METRICS].upload_bytes.inc(upload.size)
+    log.info("job %s: received %s of audio", job_id, format_bytes(upload.size))
     return submission
 
 

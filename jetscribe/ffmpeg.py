@@ -21,6 +21,6 @@ def ffmpeg_binary() -> str:
             "ffmpeg is not on PATH: install it (apt-get install ffmpeg) or `pip install imageio-ffmpeg`"
         ) from exc
     try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError as exc:
         raise FfmpegMissingError(f"imageio-ffmpeg has no usable ffmpeg binary: {exc}") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from jetscribe.client import JetscribeClient
+from client import JetscribeClient
 from jetscribe.embedded import EmbeddedNats
 from tests.gateway.conftest import AUDIO, TEXTS
 from tests.ports import free_port

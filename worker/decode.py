@@ -39,7 +39,7 @@ def _command(path: Path) -> list[str]:
         .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE, map="0:a:0", vn=None)
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
     )
-    return stream.compile(cmd=ffmpeg_binary())
+    return [str(arg) for arg in stream.compile(cmd=ffmpeg_binary())]
 
 
 def explain_failure(stderr: str, returncode: int, path: Path) -> str:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import _pywhispercpp as pw
 import numpy as np
@@ -81,9 +81,13 @@ class WhisperEngine:
             )
         except Exception as exc:
             raise ModelError(f"cannot load Whisper model {model_path}: {exc}") from exc
-        if self._model._ctx is None:
+        # pywhispercpp's Model keeps the whisper.cpp context and the decode parameters in attributes it does
+        # not declare; the engine drives whisper_full on them directly.
+        self._ctx: object = self._model._ctx  # type: ignore[attr-defined]
+        self._params: Any = self._model._params  # type: ignore[attr-defined]
+        if self._ctx is None:
             raise ModelError(f"whisper.cpp could not load {model_path}: is it a whisper.cpp GGML model?")
-        self.multilingual = bool(pw.whisper_is_multilingual(self._model._ctx))
+        self.multilingual = bool(pw.whisper_is_multilingual(self._ctx))
 
     @classmethod
     async def load(cls, model_path: Path, *, name: str, threads: int, use_gpu: bool, flash_attn: bool) -> WhisperEngine:
@@ -112,7 +116,7 @@ class WhisperEngine:
             )
 
     def _configure(self, request: DecodeRequest, hooks: Hooks) -> None:
-        params = self._model._params
+        params = self._params
         options = request.options
         beam = options.beam_size > 1
         params.strategy = (
@@ -202,8 +206,8 @@ class WhisperEngine:
         """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted."""
         self.check(request)
         self._configure(request, hooks)
-        ctx = self._model._ctx
-        status = pw.whisper_full(ctx, self._model._params, samples, samples.size)
+        ctx = self._ctx
+        status = pw.whisper_full(ctx, self._params, samples, samples.size)
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
         if status != 0:
@@ -220,7 +224,7 @@ class WhisperEngine:
         return Transcription(segments=segments, language=language, duration_secs=round(duration, 3))
 
     def _segment(self, index: int, *, words: bool, limit: float | None) -> Segment:
-        ctx = self._model._ctx
+        ctx = self._ctx
         start = pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS
         end = pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS
         if limit is not None:
@@ -236,7 +240,7 @@ class WhisperEngine:
         )
 
     def _pieces(self, index: int) -> list[TokenPiece]:
-        ctx = self._model._ctx
+        ctx = self._ctx
         eot = pw.whisper_token_eot(ctx)
         pieces = []
         for j in range(pw.whisper_full_n_tokens(ctx, index)):

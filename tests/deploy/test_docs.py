@@ -27,7 +27,6 @@ def test_build_argument_table_matches_the_cuda_dockerfile() -> None:
         "CUDNN_TAG",
         "UBUNTU_VERSION",
         "CUDA_ARCHITECTURES",
-        "PYWHISPERCPP_VERSION",
     }
     for name, default in rows:
         assert declared[name] == default, name
