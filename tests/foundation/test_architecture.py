@@ -1,9 +1,9 @@
 """The package layout is the architecture: imports point one way, and each role installs only what it needs.
 
-    schemas ◀── jetscribe ◀── gateway ◀──┐
-       ▲            ▲                    ├── cli (the composition root: nothing imports it)
-       │            └──────── worker ◀───┤
-       └──────────────────── client ◀────┘
+schemas ◀── jetscribe ◀── gateway ◀──┐
+   ▲            ▲                    ├── cli (the composition root: nothing imports it)
+   │            └──────── worker ◀───┤
+   └──────────────────── client ◀────┘
 """
 
 from __future__ import annotations
