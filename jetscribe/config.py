@@ -139,6 +139,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Back-off before each webhook retry, comma-separated."""
     webhook_timeout_s: PositiveFloat = 10.0
     """Time limit of one webhook attempt."""
+    webhook_concurrency: Positive = 64
+    """Webhook attempts one gateway makes at once, to all receivers together."""
+    webhook_host_concurrency: Positive = 4
+    """Webhook attempts one gateway makes at once to any one host; a slow or silent receiver holds no more."""
     allow_private_targets: bool = False
     """Allow webhook and audio URLs that resolve to loopback or private addresses (development only)."""
 
