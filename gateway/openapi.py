@@ -35,11 +35,12 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "The request is malformed",
         401: "The API key is missing or wrong",
         404: "No such job",
+        408: "The upload sent no data for `JETSCRIBE_UPLOAD_IDLE_TIMEOUT_S`",
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
         415: "The body is not multipart/form-data",
         422: "A field has a value the service does not accept",
-        429: "The job queue is full; see Retry-After",
+        429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
         503: "NATS is unavailable",
     }
     return {str(code): _json("ErrorBody", reasons[code]) for code in codes}
@@ -93,7 +94,7 @@ def _paths() -> dict[str, Any]:
                         **_json("JobAccepted", "Queued"),
                         "headers": {"Location": {"schema": {"type": "string"}, "description": "/jobs/{job_id}"}},
                     },
-                    **_errors(400, 401, 413, 415, 422, 429, 503),
+                    **_errors(400, 401, 408, 413, 415, 422, 429, 503),
                 },
             },
             "get": {
