@@ -13,11 +13,22 @@ from gateway.submit import TASKS
 from gateway.transcripts import FORMATS
 from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
-from schemas.api import ErrorBody, Health, JobAccepted, JobList, StreamDone
+from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
 from schemas.export import schema_components
 from schemas.languages import WHISPER_LANGUAGES
 
-BODIES: Final = (Job, JobAccepted, ErrorBody, JobList, Health, ProgressEvent, SegmentEvent, StreamDone, Segment)
+BODIES: Final = (
+    Job,
+    JobAccepted,
+    ErrorBody,
+    JobList,
+    Health,
+    HealthSummary,
+    ProgressEvent,
+    SegmentEvent,
+    StreamDone,
+    Segment,
+)
 REF: Final = "#/components/schemas/{name}"
 STATIC: Final = resources.files("gateway") / "static"
 
@@ -44,6 +55,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         503: "NATS is unavailable",
     }
     return {str(code): _json("ErrorBody", reasons[code]) for code in codes}
+
+
+def _health(description: str) -> dict[str, Any]:
+    schema = {"anyOf": [_ref("Health"), _ref("HealthSummary")]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 _JOB_ID: Final = {
@@ -183,10 +199,12 @@ def _paths() -> dict[str, Any]:
         "/health": {
             "get": {
                 "summary": "NATS connectivity, queue depth and live workers",
+                "description": "With API keys configured the detail needs a key; without one only the status shows.",
                 "operationId": "health",
                 "responses": {
-                    "200": _json("Health", "Healthy"),
-                    "503": _json("Health", "NATS is unreachable or no worker is alive"),
+                    "200": _health("Healthy"),
+                    "503": _health("NATS is unreachable or no worker is alive"),
+                    **_errors(401),
                 },
             }
         },
