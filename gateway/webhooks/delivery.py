@@ -202,22 +202,6 @@ class WebhookDelivery:
         except SchemaError as exc:
             log.error("dropping an event on %s that cannot be decoded: %s", msg.subject, exc)
             return TERM
-        # The event's copy of the job names the webhook URL (it never changes), so a busy host is
-        # known without reading KV; the record read below stays the authority on what to send.
-        host = target_host(event.job.webhook.url) if event.job.webhook is not None else None
-        if host is None:
-            return await self._attempt(msg, event)
-        started = self._hosts.try_take(host)
-        if started is None:
-            delay_s = self._hosts.deferral_s(host)
-            log.debug("webhook for %s: %s is at its limit of attempts; deferred %.2f s", event.job.id, host, delay_s)
-            return Verdict("nak", delay_s)
-        try:
-            return await self._attempt(msg, event)
-        finally:
-            self._hosts.give_back(host, started)
-
-    async def _attempt(self, msg: Msg, event: TerminalEvent) -> Verdict:
         job_id = event.job.id
         found = await self._store.get(job_id)
         if found is None:
@@ -227,16 +211,32 @@ class WebhookDelivery:
         state = record.webhook
         if record.webhook_url is None or (state is not None and (state.delivered_at or state.exhausted)):
             return ACK
+        host = target_host(record.webhook_url)
+        if host is None:  # not an http(s) URL: the attempt refuses it without a request
+            return await self._attempt(msg, event, record)
+        started = self._hosts.try_take(host)
+        if started is None:
+            delay_s = self._hosts.deferral_s(host)
+            log.debug("webhook for %s: %s is at its limit of attempts; deferred %.2f s", job_id, host, delay_s)
+            return Verdict("nak", delay_s)
+        try:
+            return await self._attempt(msg, event, record)
+        finally:
+            self._hosts.give_back(host, started)
+
+    async def _attempt(self, msg: Msg, event: TerminalEvent, record: JobRecord) -> Verdict:
+        """One POST of `record`'s job to its webhook URL, and its outcome recorded."""
+        assert record.webhook_url is not None
         try:
             body = await self._body(record)
         except TranscriptMissingError as exc:
             reason = f"not sent: {exc}"
-            await self._store.transition(job_id, lambda current: given_up(current, reason))
-            log.error("webhook for job %s to %s %s", job_id, record.webhook_url, reason)
+            await self._store.transition(record.id, lambda current: given_up(current, reason))
+            log.error("webhook for job %s to %s %s", record.id, record.webhook_url, reason)
             return ACK
         headers = webhook_headers(self._key, webhook_id(msg, event), int(time.time()), body)
         outcome = await post_webhook(self._http_session, record.webhook_url, body, headers)
-        return await self._record(job_id, outcome)
+        return await self._record(record.id, outcome)
 
     async def _body(self, record: JobRecord) -> bytes:
         segments = await self._store.get_transcript(record.transcript_object) if record.transcript_object else None
