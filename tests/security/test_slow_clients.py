@@ -108,6 +108,14 @@ async def stalled_upload(
     await client.send(upload_headers(len(head) + size + len(tail), key=key) + head + b"\x01" * sent)
 
 
+async def uploading(js: JetStreamContext, count: int) -> None:
+    """Wait until the gateway is writing `count` stalled uploads (each has stored its first two chunks)."""
+    while True:
+        if await audio_chunks(js) >= 2 * count:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def trickle_headers(client: RawClient) -> int:
     """Send a request line, then one header line every LINE_INTERVAL_S; returns the lines sent before the cut."""
     await client.send(b"GET /livez HTTP/1.1\r\nHost: gateway\r\n")
@@ -201,13 +209,13 @@ async def test_slow_upload_that_keeps_sending_is_not_cut_off(
 
 
 async def test_uploads_beyond_a_callers_cap_get_429_json_while_another_address_uploads(
-    start_gateway: StartGateway, raw_clients: RawClientFactory, topology: Topology
+    start_gateway: StartGateway, raw_clients: RawClientFactory, topology: Topology, js: JetStreamContext
 ) -> None:
     gateway, http = await start_gateway(max_uploads_per_caller=3)
     held = [await raw_clients(gateway) for _ in range(3)]
     for client in held:
         await stalled_upload(client)
-    await asyncio.sleep(0.2)  # the gateway has read their headers
+    await uploading(js, 3)
 
     async with http.post("/jobs", data=audio_form()) as refused:
         body = await refused.json()
@@ -224,12 +232,12 @@ async def test_uploads_beyond_a_callers_cap_get_429_json_while_another_address_u
 
 
 async def test_a_callers_upload_slot_is_free_again_once_an_upload_ends(
-    start_gateway: StartGateway, raw_clients: RawClientFactory
+    start_gateway: StartGateway, raw_clients: RawClientFactory, js: JetStreamContext
 ) -> None:
     gateway, http = await start_gateway(max_uploads_per_caller=1)
     client = await raw_clients(gateway)
     await stalled_upload(client)
-    await asyncio.sleep(0.2)
+    await uploading(js, 1)
     async with http.post("/jobs", data=audio_form()) as refused:
         assert refused.status == 429
 
@@ -243,12 +251,12 @@ async def test_a_callers_upload_slot_is_free_again_once_an_upload_ends(
 
 
 async def test_with_keys_the_upload_cap_counts_per_key(
-    start_gateway: StartGateway, raw_clients: RawClientFactory
+    start_gateway: StartGateway, raw_clients: RawClientFactory, js: JetStreamContext
 ) -> None:
     gateway, http = await start_gateway(api_keys=KEYS, max_uploads_per_caller=2)
     for _ in range(2):
         await stalled_upload(await raw_clients(gateway), key=KEYS[0])
-    await asyncio.sleep(0.2)
+    await uploading(js, 2)
 
     async with http.post("/jobs", data=audio_form(), headers={"Authorization": f"Bearer {KEYS[0]}"}) as first:
         assert first.status == 429
