@@ -87,6 +87,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
         client_max_size=limits.MAX_BODY_BYTES,
     )
     app[limits.STREAM_SLOTS] = limits.StreamSlots(settings.max_sse_clients)
+    app[limits.UPLOAD_SLOTS] = limits.UploadSlots(settings.max_uploads_per_caller)
     app[keys.SETTINGS] = settings
     app[keys.NC] = nc
     app[keys.JS] = nc.jetstream()

@@ -1,4 +1,10 @@
-"""Health of the service as this gateway sees it: `/health`, `/livez`, `/readyz`, `/metrics`."""
+"""Health of the service as this gateway sees it: `/health`, `/livez`, `/readyz`, `/metrics`.
+
+All four are served without an API key (`gateway.auth.OPEN_PATHS`), so orchestrators and scrapers
+need none. `/health`'s detail (worker hosts, pids, running job ids, GPUs, queue depth, the reasons
+it is degraded) is for operators: with API keys configured a caller without a key gets only
+`{"status"}` and the same status code; a caller presenting a key that is not valid gets 401.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,10 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
+from gateway.auth import key_digests, token_is_known
+from gateway.errors import UnauthorizedError
 from schemas import SchemaError, WorkerHeartbeat, encode, names
-from schemas.api import ErrorBody, Health, QueueDepth
+from schemas.api import ErrorBody, Health, HealthSummary, QueueDepth
 from schemas.codec import decode_heartbeat
 
 log = logging.getLogger(__name__)
@@ -60,9 +68,35 @@ async def live_workers(app: web.Application) -> list[WorkerHeartbeat]:
     return workers
 
 
+def may_see_detail(request: web.Request) -> bool:
+    """Whether `/health` shows its detail: keys are off, or the request carries a valid key.
+
+    Raises UnauthorizedError for a bearer token that is not one of the keys: a caller that tried
+    to authenticate learns that its key is wrong rather than seeing less than it expected.
+    """
+    api_keys = request.app[keys.SETTINGS].api_keys
+    if not api_keys:
+        return True
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token_is_known(token.strip(), key_digests(api_keys)):
+        raise UnauthorizedError(
+            "the API key is not valid for this service: check the key, or leave `Authorization` out for the "
+            "status alone"
+        )
+    return True
+
+
 async def health(request: web.Request) -> web.Response:
-    """NATS connectivity, queue depth and live workers; 503 when NATS is down or no worker is alive."""
+    """NATS connectivity, queue depth and live workers; 503 when NATS is down or no worker is alive.
+
+    The detail needs a key when keys are configured (`may_see_detail`); without one the body is
+    `HealthSummary`, with the same status code.
+    """
     app = request.app
+    detail = may_see_detail(request)
     nc = app[keys.NC]
     problems: list[str] = []
     queue: QueueDepth | None = None
@@ -84,12 +118,11 @@ async def health(request: web.Request) -> web.Response:
     if queue is not None:
         metrics.queue_pending.set(queue.pending)
         metrics.queue_in_flight.set(queue.in_flight)
-    body = Health(
-        status="degraded" if problems else "ok",
-        nats_connected=nc.is_connected,
-        queue=queue,
-        workers=workers,
-        problems=problems,
+    status = "degraded" if problems else "ok"
+    body = (
+        Health(status=status, nats_connected=nc.is_connected, queue=queue, workers=workers, problems=problems)
+        if detail
+        else HealthSummary(status=status)
     )
     return web.Response(status=503 if problems else 200, body=encode(body), content_type="application/json")
 

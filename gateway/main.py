@@ -48,12 +48,7 @@ class GatewayServer:
         if self._runner is not None:
             raise RuntimeError("this GatewayServer is already running")
         runner = web.AppRunner(
-            self._app,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-            access_log=None,
-            max_line_size=limits.MAX_LINE_BYTES,
-            max_field_size=limits.MAX_FIELD_BYTES,
-            max_headers=limits.MAX_HEADERS,
+            self._app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None, **limits.runner_options(self._settings)
         )
         await runner.setup()
         try:

@@ -13,11 +13,22 @@ from gateway.submit import TASKS
 from gateway.transcripts import FORMATS
 from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
-from schemas.api import ErrorBody, Health, JobAccepted, JobList, StreamDone
+from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
 from schemas.export import schema_components
 from schemas.languages import WHISPER_LANGUAGES
 
-BODIES: Final = (Job, JobAccepted, ErrorBody, JobList, Health, ProgressEvent, SegmentEvent, StreamDone, Segment)
+BODIES: Final = (
+    Job,
+    JobAccepted,
+    ErrorBody,
+    JobList,
+    Health,
+    HealthSummary,
+    ProgressEvent,
+    SegmentEvent,
+    StreamDone,
+    Segment,
+)
 REF: Final = "#/components/schemas/{name}"
 STATIC: Final = resources.files("gateway") / "static"
 
@@ -35,14 +46,20 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "The request is malformed",
         401: "The API key is missing or wrong",
         404: "No such job",
+        408: "The upload sent no data for `JETSCRIBE_UPLOAD_IDLE_TIMEOUT_S`",
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
         415: "The body is not multipart/form-data",
         422: "A field has a value the service does not accept",
-        429: "The job queue is full; see Retry-After",
+        429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
         503: "NATS is unavailable",
     }
     return {str(code): _json("ErrorBody", reasons[code]) for code in codes}
+
+
+def _health(description: str) -> dict[str, Any]:
+    schema = {"anyOf": [_ref("Health"), _ref("HealthSummary")]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 _JOB_ID: Final = {
@@ -93,7 +110,7 @@ def _paths() -> dict[str, Any]:
                         **_json("JobAccepted", "Queued"),
                         "headers": {"Location": {"schema": {"type": "string"}, "description": "/jobs/{job_id}"}},
                     },
-                    **_errors(400, 401, 413, 415, 422, 429, 503),
+                    **_errors(400, 401, 408, 413, 415, 422, 429, 503),
                 },
             },
             "get": {
@@ -182,10 +199,12 @@ def _paths() -> dict[str, Any]:
         "/health": {
             "get": {
                 "summary": "NATS connectivity, queue depth and live workers",
+                "description": "With API keys configured the detail needs a key; without one only the status shows.",
                 "operationId": "health",
                 "responses": {
-                    "200": _json("Health", "Healthy"),
-                    "503": _json("Health", "NATS is unreachable or no worker is alive"),
+                    "200": _health("Healthy"),
+                    "503": _health("NATS is unreachable or no worker is alive"),
+                    **_errors(401),
                 },
             }
         },

@@ -58,6 +58,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Event streams one gateway holds open at once; the next client gets 503 with Retry-After."""
     request_timeout_s: PositiveFloat = 30.0
     """Time limit of every route but uploads and event streams; past it the answer is 503."""
+    header_timeout_s: PositiveFloat = 20.0
+    """A connection must send a request's complete headers within this many seconds of opening or of its previous
+    response, else it is closed; so is a keep-alive connection idle this long."""
+    upload_idle_timeout_s: PositiveFloat = 30.0
+    """An upload that sends no bytes for this many seconds is cut off with 408."""
+    max_uploads_per_caller: Positive = 64
+    """Uploads one caller (API key, or client address when keys are off) may have in progress at once on one
+    gateway; the next gets 429 with Retry-After."""
 
     # Storage and models
     data_dir: Path = Path("data")
@@ -139,6 +147,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Back-off before each webhook retry, comma-separated."""
     webhook_timeout_s: PositiveFloat = 10.0
     """Time limit of one webhook attempt."""
+    webhook_concurrency: Positive = 64
+    """Webhook attempts one gateway makes at once, to all receivers together."""
+    webhook_host_concurrency: Positive = 4
+    """Webhook attempts one gateway makes at once to any one host; a slow or silent receiver holds no more."""
     allow_private_targets: bool = False
     """Allow webhook and audio URLs that resolve to loopback or private addresses (development only)."""
 

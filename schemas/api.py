@@ -41,6 +41,13 @@ class Health(msgspec.Struct, kw_only=True):
     problems: list[str] = []
 
 
+class HealthSummary(msgspec.Struct, kw_only=True):
+    """`GET /health` for a caller without an API key while keys are configured: only whether the service is up."""
+
+    status: str
+    """`ok`, or `degraded`; the reasons, workers and queue need a key."""
+
+
 class StreamDone(msgspec.Struct, kw_only=True, tag_field="type", tag="done"):
     """Data of the `done` event that ends `GET /jobs/{id}/stream`: the full job, segments included."""
 

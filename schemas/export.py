@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.api import ErrorBody, Health, JobAccepted, JobList
+from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import Job
 from schemas.state import JobRecord
@@ -28,7 +28,7 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     InvalidJobNotice,
     WorkerHeartbeat,
 )
-API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health)
+API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health, HealthSummary)
 
 
 def schema_components(

@@ -75,6 +75,8 @@ class AudioDownloader:
             raise RetryableError(f"downloading {url} did not finish within {self._timeout_s:g} s") from exc
         except UnsafeTargetError as exc:
             raise PermanentError(str(exc)) from exc
+        except aiohttp.NonHttpUrlRedirectClientError as exc:
+            raise PermanentError(f"audio URL {url} redirects to {exc}, which is not an http(s) URL") from exc
         except aiohttp.TooManyRedirects as exc:
             raise PermanentError(f"audio URL {url} redirects more than {MAX_REDIRECTS} times") from exc
         except aiohttp.InvalidURL as exc:

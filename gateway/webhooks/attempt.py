@@ -9,9 +9,10 @@ from typing import Final
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from jetscribe.errors import UnsafeTargetError
-from jetscribe.netguard import http_host
+from jetscribe.netguard import ALLOWED_SCHEMES, http_host
 from schemas import JobRecord, WebhookState
 
 GONE: Final = 410
@@ -35,7 +36,9 @@ class Outcome:
 async def post_webhook(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     """POST `body` to `url` once. Never raises for the receiver's faults: they become the Outcome.
 
-    Redirects are not followed: a receiver that moved answers 3xx, which counts as a failed attempt.
+    Redirects are not followed: a receiver that moved answers 3xx, which counts as a failed attempt,
+    except a redirect to a scheme other than http(s) (`file:`, `gopher:`, …), which no retry can
+    make deliverable and so ends the delivery at once.
     """
     try:
         http_host(url)
@@ -46,6 +49,7 @@ async def post_webhook(session: aiohttp.ClientSession, url: str, body: bytes, he
             allow_redirects=False,
         ) as response:
             status = response.status
+            location = response.headers.get("Location") if 300 <= status < 400 else None
     except UnsafeTargetError as exc:
         return Outcome(error=f"refused: {exc}", final=True)
     except TimeoutError:
@@ -55,9 +59,25 @@ async def post_webhook(session: aiohttp.ClientSession, url: str, body: bytes, he
         return Outcome(error=f"request failed: {exc}")
     if 200 <= status < 300:
         return Outcome(status=status)
+    if location is not None and (refusal := _non_http_redirect(url, location)) is not None:
+        return Outcome(status=status, error=refusal, final=True)
     if status == GONE:
         return Outcome(status=status, error="receiver answered 410 Gone: delivery stopped", final=True)
     return Outcome(status=status, error=f"receiver answered HTTP {status}")
+
+
+def _non_http_redirect(url: str, location: str) -> str | None:
+    """The refusal of a redirect to a scheme other than http(s), or None for any other `Location`."""
+    try:
+        target = URL(url).join(URL(location))
+    except (ValueError, TypeError):
+        return None  # a malformed Location is an ordinary failed attempt
+    if target.scheme in ALLOWED_SCHEMES:
+        return None
+    return (
+        f"refused: the receiver redirected to {location!r}; webhooks go to http:// or https:// URLs only "
+        "and redirects are not followed: delivery stopped"
+    )
 
 
 def recorded_attempt(record: JobRecord, outcome: Outcome, *, max_attempts: int, now: datetime) -> JobRecord | None:

@@ -5,6 +5,7 @@ hands of exactly one of them at a time. An attempt that fails is `nak`ed with th
 its delay: the wait lives in the broker, not in a sleeping task, so a gateway that dies during the
 back-off loses nothing — the event comes back to whichever gateway is running when the delay ends.
 The attempt count lives in the job's `WebhookState` in KV, which is also what the job JSON shows.
+Each gateway bounds its attempts in all and per target host (`gateway.webhooks.hosts`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from gateway.webhooks.attempt import Outcome, given_up, post_webhook, recorded_attempt
+from gateway.webhooks.hosts import HostSlots, target_host
 from gateway.webhooks.signing import signing_key, webhook_headers
 from jetscribe.config import Settings
 from jetscribe.errors import JobNotFoundError, TranscriptMissingError
@@ -38,7 +40,6 @@ ACK_MARGIN_S: Final = 30.0
 """Added to the per-attempt timeout for `ack_wait`: room for the KV and transcript reads around the POST."""
 MAX_ACK_PENDING: Final = 10_000
 """Events waiting out a back-off count as pending: this many receivers can be down at once."""
-DEFAULT_CONCURRENCY: Final = 16
 FETCH_TIMEOUT_S: Final = 5.0
 BROKER_PAUSE_S: Final = 1.0
 ERROR_RETRY_S: Final = 5.0
@@ -84,16 +85,15 @@ class WebhookDelivery:
     cancels the rest and `nak`s their events so another gateway takes them at once.
     """
 
-    def __init__(
-        self, settings: Settings, js: JetStreamContext, job_store: JobStore, *, concurrency: int = DEFAULT_CONCURRENCY
-    ) -> None:
+    def __init__(self, settings: Settings, js: JetStreamContext, job_store: JobStore) -> None:
         self._settings = settings
         self._js = js
         self._store = job_store
         self._key = signing_key(settings.webhook_secret) if settings.webhook_secret else None
         self._schedule = settings.webhook_retry_schedule_s
         self._ack_wait_s = settings.webhook_timeout_s + ACK_MARGIN_S
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._hosts = HostSlots(settings.webhook_host_concurrency)
         self._deliveries: set[asyncio.Task[None]] = set()
         self._state: Literal["new", "running", "closed"] = "new"
         self._sub: JetStreamContext.PullSubscription | None = None
@@ -107,7 +107,9 @@ class WebhookDelivery:
         await self._js.add_consumer(names.EVENTS_STREAM, consumer_config(self._settings))
         self._sub = await self._js.pull_subscribe_bind(durable=names.WEBHOOKS_CONSUMER, stream=names.EVENTS_STREAM)
         self._http = aiohttp.ClientSession(
-            connector=guarded_connector(self._settings.allow_private_targets, what="webhook_url"),
+            connector=guarded_connector(
+                self._settings.allow_private_targets, what="webhook_url", limit=self._settings.webhook_concurrency
+            ),
             timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s),
         )
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="webhooks-fetch")
@@ -209,16 +211,32 @@ class WebhookDelivery:
         state = record.webhook
         if record.webhook_url is None or (state is not None and (state.delivered_at or state.exhausted)):
             return ACK
+        host = target_host(record.webhook_url)
+        if host is None:  # not an http(s) URL: the attempt refuses it without a request
+            return await self._attempt(msg, event, record)
+        started = self._hosts.try_take(host)
+        if started is None:
+            delay_s = self._hosts.deferral_s(host)
+            log.debug("webhook for %s: %s is at its limit of attempts; deferred %.2f s", job_id, host, delay_s)
+            return Verdict("nak", delay_s)
+        try:
+            return await self._attempt(msg, event, record)
+        finally:
+            self._hosts.give_back(host, started)
+
+    async def _attempt(self, msg: Msg, event: TerminalEvent, record: JobRecord) -> Verdict:
+        """One POST of `record`'s job to its webhook URL, and its outcome recorded."""
+        assert record.webhook_url is not None
         try:
             body = await self._body(record)
         except TranscriptMissingError as exc:
             reason = f"not sent: {exc}"
-            await self._store.transition(job_id, lambda current: given_up(current, reason))
-            log.error("webhook for job %s to %s %s", job_id, record.webhook_url, reason)
+            await self._store.transition(record.id, lambda current: given_up(current, reason))
+            log.error("webhook for job %s to %s %s", record.id, record.webhook_url, reason)
             return ACK
         headers = webhook_headers(self._key, webhook_id(msg, event), int(time.time()), body)
         outcome = await post_webhook(self._http_session, record.webhook_url, body, headers)
-        return await self._record(job_id, outcome)
+        return await self._record(record.id, outcome)
 
     async def _body(self, record: JobRecord) -> bytes:
         segments = await self._store.get_transcript(record.transcript_object) if record.transcript_object else None
