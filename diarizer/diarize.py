@@ -1,6 +1,6 @@
 """Who spoke when: speech regions → speaker embeddings of sliding windows → clustering → turns → labelled transcript.
 
-`Diarizer.diarize` is blocking CPU work (about 2–8 s per audio minute on two shared cores: BENCHMARKS.md); run it in
+`Diarizer.diarize` is blocking CPU work (about 3–7 CPU seconds per audio minute on two cores: BENCHMARKS.md); run it in
 a worker thread, never on an event loop. The pieces are in their own modules: `speech` (where the speech is),
 `timeline` (windows and turns), the encoder (`encoder.SpeakerEncoder`, `ge2e.Ge2eEncoder`), `clustering`, and
 `attribution` (words and segments).
