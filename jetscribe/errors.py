@@ -2,7 +2,7 @@
 
 JetscribeError
 ├── ConfigError              a setting is missing or malformed; names the variable and value
-├── ModelError               a Whisper model cannot be found, verified, converted or loaded
+├── ModelError               a model (Whisper, speaker encoder) cannot be found, verified, converted or loaded
 ├── NatsUnavailableError     the NATS server cannot be reached or started
 ├── FfmpegMissingError       no ffmpeg binary on PATH nor from imageio-ffmpeg
 ├── UnsafeTargetError        a webhook or audio URL is not http(s) or points at a non-public address
@@ -11,7 +11,8 @@ JetscribeError
 ├── TranscriptMissingError   a finished job's transcript object is gone (expired, deleted or damaged)
 └── ObjectCorruptError       an object-store object's chunks are missing or do not match its size or digest
 
-The gateway (`gateway.errors`) and the worker (`worker.errors`) derive their own trees from `JetscribeError`.
+The gateway (`gateway.errors`), the worker (`worker.errors`) and the diarizer (`diarizer.errors`) derive their own
+trees from `JetscribeError`.
 """
 
 
@@ -24,7 +25,7 @@ class ConfigError(JetscribeError):
 
 
 class ModelError(JetscribeError):
-    """A Whisper model cannot be found, verified, converted or loaded."""
+    """A model (Whisper, or the speaker encoder) cannot be found, verified, converted or loaded."""
 
 
 class NatsUnavailableError(JetscribeError):

