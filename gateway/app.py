@@ -13,6 +13,9 @@ from gateway import health, jobs, keys, limits, openapi, sse, submit
 from gateway.auth import auth_middleware
 from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
+from gateway.joblist.index import JobListIndex
+from gateway.joblist.indexer import indexer_ctx
+from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
@@ -92,6 +95,8 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[keys.JS] = nc.jetstream()
     app[keys.TOPOLOGY] = topology
     app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
+    app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list)
+    app[keys.JOB_LIST_READER] = JobListReader(nc, app[keys.JOB_STORE])
     app[keys.METRICS] = GatewayMetrics()
     app[keys.OPENAPI] = openapi.openapi_spec(settings)
 
@@ -115,6 +120,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
         [
             event_hub_ctx,
             webhook_ctx,
+            indexer_ctx,
         ]
     )
     return app

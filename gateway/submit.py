@@ -251,6 +251,8 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
     record = JobRecord.queued(message, created_at=now)
     created = False
     try:
+        # Listed before its record exists, so that the job-list indexer finds it listed already.
+        await app[keys.JOB_LIST].add_submission(record)
         created = await app[keys.JOB_STORE].create(record) is not None
         await publish_job(app, message)
     except BaseException:
