@@ -1,8 +1,9 @@
 """Errors the Python client raises.
 
 ClientError
-├── ApiError           the gateway answered with an error status; carries `status` and the gateway's `message`
-└── StreamEndedError   a job's event stream closed before the job ended
+├── ApiError                the gateway answered with an error status; carries `status` and the gateway's `message`
+├── ServerUnreachableError  no answer: the address is wrong, the service is down, or the request timed out
+└── StreamEndedError        a job's event stream kept closing before the job ended
 """
 
 from __future__ import annotations
@@ -21,5 +22,9 @@ class ApiError(ClientError):
         self.message = message
 
 
+class ServerUnreachableError(ClientError):
+    """The gateway could not be reached, or did not answer in time."""
+
+
 class StreamEndedError(ClientError):
-    """A job's event stream closed while the job was still queued or running."""
+    """A job's event stream closed while the job was still queued or running, and reconnecting did not help."""

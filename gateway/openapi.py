@@ -56,13 +56,19 @@ _JOB_ID: Final = {
 def _paths() -> dict[str, Any]:
     submit_form = {
         "type": "object",
-        "required": ["audio"],
+        "description": "The audio as the file `audio`, or its address as `audio_url`: exactly one of them.",
         "properties": {
             "audio": {
                 "type": "string",
                 "contentMediaType": "application/octet-stream",
                 "minLength": 1,
                 "description": "Any format ffmpeg reads (not empty)",
+            },
+            "audio_url": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2048,
+                "description": "An http(s) address a worker downloads the audio from (public addresses only)",
             },
             "language": {
                 "type": "string",
