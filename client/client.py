@@ -190,7 +190,8 @@ class JetscribeClient:
         try:
             async with self.session.request(method, url, **kwargs) as response:
                 if response.status >= 400 and response.status not in accept:
-                    raise ApiError(response.status, _error_message(await response.read(), response))
+                    message = _error_message(await response.read(), response)
+                    raise ApiError(response.status, message, retry_after_s=_retry_after(response))
                 yield response
         except aiohttp.ClientConnectionError as exc:
             raise ServerUnreachableError(f"no answer from jetscribe at {self._base_url} ({exc})") from exc
@@ -218,6 +219,13 @@ async def _chunks(file: BinaryIO, total: int, on_upload: UploadProgress | None) 
         sent += len(chunk)
         if on_upload is not None:
             on_upload(sent, total)
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _error_message(body: bytes, response: aiohttp.ClientResponse) -> str:

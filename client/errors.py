@@ -16,10 +16,12 @@ class ClientError(Exception):
 class ApiError(ClientError):
     """The gateway answered with an error status; `message` is its explanation."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
+        """The answer's `Retry-After` in seconds (a full queue, a busy gateway), when it had one."""
 
 
 class ServerUnreachableError(ClientError):
