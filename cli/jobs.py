@@ -90,11 +90,12 @@ async def _list(args: argparse.Namespace, client: JetscribeClient) -> int:
         _print_json(page)
         return 0
     table = Table(title=f"jobs on {client.base_url}" + (f" ({args.status})" if args.status else ""))
-    for column in ("id", "status", "progress", "created", "language", "audio", "error"):
+    for column in ("id", "file", "status", "progress", "created", "language", "audio", "error"):
         table.add_column(column, overflow="fold")
     for job in page.jobs:
         table.add_row(
             job.id,
+            Text(job.filename or ""),
             job.status,
             f"{job.progress}%",
             job.created_at.strftime(ISO_SECONDS),
@@ -156,6 +157,7 @@ def _describe(job: Job) -> None:
     console = Console()
     lines = [
         f"job       {job.id}",
+        f"file      {job.filename or '(none given)'}",
         f"status    {job.status} ({job.progress}%)",
         f"task      {job.task}, language {job.language or 'detect'}",
         f"created   {job.created_at.strftime(ISO_SECONDS)}",

@@ -9,7 +9,7 @@ from aiohttp import web
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from gateway import health, jobs, keys, limits, openapi, sse, submit
+from gateway import health, jobs, keys, limits, openapi, sse, submit, webpage
 from gateway.auth import auth_middleware
 from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
@@ -113,6 +113,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app.router.add_get("/openapi.json", openapi.openapi_json)
     app.router.add_get("/docs", openapi.docs_page)
     app.router.add_static("/docs/assets", str(openapi.STATIC))
+    webpage.add_routes(app)
 
     app.on_shutdown.append(end_event_streams)
     # Entered in order, left in reverse: components that publish or consume come after the hub.

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
@@ -44,6 +45,7 @@ TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
 FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
 MAX_FIELD_BYTES: Final = 4096
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
+MAX_DISPLAY_NAME_CHARS: Final = 255
 RETRY_AFTER_S: Final = 5
 # Multipart framing and the small text fields travel in the same body as the audio.
 MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
@@ -245,6 +247,18 @@ async def _read_part(
         submission.webhook_url = await parse_webhook_url(value, allow_private=settings.allow_private_targets)
 
 
+def _display_name(submission: Submission) -> str | None:
+    """The file's own name, for people (the job list, the page): the last part of a path or URL, at most 255 chars."""
+    if submission.filename:
+        # Clients percent-encode what a quoted header value cannot hold (browsers `"`, CR, LF; aiohttp more).
+        path = unquote(submission.filename).replace("\\", "/")
+    elif submission.audio_url:
+        path = unquote(urlsplit(submission.audio_url).path)
+    else:
+        return None
+    return path.rstrip("/").rpartition("/")[2].strip()[:MAX_DISPLAY_NAME_CHARS] or None
+
+
 def _describe(submission: Submission) -> str:
     return f"upload {submission.filename or 'without a filename'} ({submission.content_type or 'no content type'})"
 
@@ -261,7 +275,7 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
         webhook_url=submission.webhook_url,
         submitted_at=now,
     )
-    record = JobRecord.queued(message, created_at=now)
+    record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
     created = False
     try:
         # Listed before its record exists, so that the job-list indexer finds it listed already.

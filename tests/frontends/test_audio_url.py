@@ -23,6 +23,7 @@ async def test_a_job_from_an_audio_url_is_downloaded_and_transcribed(gateway: Ga
         job = await client.wait(job_id)
 
     assert job.status == "done", job.error
+    assert job.filename == "en1.mp3"
     expected = words(TEXTS["en1"])
     assert len(expected & words(" ".join(s.text for s in job.segments))) >= 0.7 * len(expected)
 

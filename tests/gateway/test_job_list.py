@@ -207,3 +207,15 @@ async def test_the_job_list_streams_allow_direct_reads_and_expire_with_job_recor
         assert config.subjects == list(subjects)
         assert config.allow_direct
         assert config.max_age == settings.job_ttl_s
+
+
+async def test_a_job_keeps_the_name_of_its_file_for_the_list(http: aiohttp.ClientSession) -> None:
+    form = aiohttp.FormData()
+    form.add_field("audio", TINY_AUDIO, filename="Board meeting 2026-11-24.m4a")
+    async with http.post("/jobs", data=form) as response:
+        job_id = (await response.json())["job_id"]
+    async with http.get("/jobs") as response:
+        [listed] = (await response.json())["jobs"]
+
+    assert listed["id"] == job_id
+    assert listed["filename"] == "Board meeting 2026-11-24.m4a"
