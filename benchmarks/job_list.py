@@ -9,7 +9,8 @@ reads the bucket from the start); the time until the last of them is listed is r
 pages continue from cursors collected by one walk through the whole list (500 per page).
 
 For the figures before the index, run this script from a checkout of the earlier commit (`git archive COMMIT |
-tar -x -C DIR`, copy this file into DIR/benchmarks, run it from DIR with `--requests 5 --deep-pages 0`).
+tar -x -C DIR`, copy this file into DIR/benchmarks, run it from DIR with `--requests 2 --deep-pages 0
+--request-timeout-s 600`: there a page takes longer than the gateway's default 30 s limit).
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per kind of page")
     parser.add_argument("--deep-pages", type=int, default=200, help="requests for pages deep in the list (0: none)")
+    parser.add_argument(
+        "--request-timeout-s", type=float, help="the gateway's JETSCRIBE_REQUEST_TIMEOUT_S (a slow list needs more)"
+    )
     args = parser.parse_args()
     chance = random.Random(17)
 
@@ -155,7 +159,8 @@ async def main() -> None:
             write_s = await write_records(server.url, args.records)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            env = service_env(Path(tmp) / "data", port, JETSCRIBE_NATS_URL=server.url)
+            extra = {"JETSCRIBE_REQUEST_TIMEOUT_S": str(args.request_timeout_s)} if args.request_timeout_s else {}
+            env = service_env(Path(tmp) / "data", port, JETSCRIBE_NATS_URL=server.url, **extra)
             started = time.perf_counter()
             async with (
                 jetscribe_process("gateway", env, f"{base}/livez") as gateway,

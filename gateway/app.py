@@ -96,7 +96,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[keys.TOPOLOGY] = topology
     app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
     app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list)
-    app[keys.JOB_LIST_READER] = JobListReader(nc, app[keys.JOB_STORE])
+    app[keys.JOB_LIST_READER] = JobListReader(nc)
     app[keys.METRICS] = GatewayMetrics()
     app[keys.OPENAPI] = openapi.openapi_spec(settings)
 

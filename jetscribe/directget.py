@@ -3,10 +3,11 @@
 nats-py reads one message per request; the job list reads a page in one. A batch request names a
 start sequence, a subject and a count; the server answers with up to that many messages at or after
 the start on that subject, then an end-of-batch status message (`204 EOB`) whose `Nats-Num-Pending`
-header counts the matching messages after the last one sent. A request that matches nothing gets
-`404`. The stream needs `allow_direct`. With a literal subject the server seeks and counts through its
-per-subject index, so a batch costs what it returns, however long the stream is (measured in
-BENCHMARKS.md, "Job list").
+header counts the matching messages after the last one sent. A `multi_last` request names subjects
+and gets the newest message of each (a page's job records from the jobs bucket, in one read). A
+request that matches nothing gets `404`. The stream needs `allow_direct`. With a literal subject the
+server seeks and counts through its per-subject index, so a batch costs what it returns, however
+long the stream is (measured in BENCHMARKS.md, "Job list").
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ PENDING_HEADER: Final = "Nats-Num-Pending"
 END_OF_BATCH: Final = "204"
 NOT_FOUND: Final = "404"
 NO_RESPONDERS: Final = "503"
+MAX_MULTI_SUBJECTS: Final = 1024
+"""The most subjects one `multi_last` read may match (ADR-31); more are refused with 413."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,19 @@ async def get_last(
     """The newest message on `subject`, or None when it has none."""
     messages, _ = await _request(nc, stream, {"last_by_subj": subject}, batched=False, timeout_s=timeout_s)
     return messages[0] if messages else None
+
+
+async def get_last_for(
+    nc: Client, stream: str, subjects: list[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[StoredMessage]:
+    """The newest message on each of `subjects` (literal, at most `MAX_MULTI_SUBJECTS`) that has one, in one read."""
+    if not subjects:
+        return []
+    if len(subjects) > MAX_MULTI_SUBJECTS:
+        raise ValueError(f"one read takes at most {MAX_MULTI_SUBJECTS} subjects, not {len(subjects)}")
+    request = {"multi_last": subjects, "batch": len(subjects)}
+    messages, _ = await _request(nc, stream, request, batched=True, timeout_s=timeout_s)
+    return messages
 
 
 async def _request(

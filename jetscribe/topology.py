@@ -128,6 +128,8 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
             ttl=settings.job_ttl_s,
             max_value_size=MAX_RECORD_BYTES,
             storage=api.StorageType.FILE,
+            # Direct Get: `GET /jobs` reads a page's records in one batched request (gateway/joblist/pages.py).
+            direct=True,
             replicas=replicas,
         ),
     )
@@ -206,6 +208,7 @@ async def _key_value(js: JetStreamContext, config: api.KeyValueConfig) -> KeyVal
         max_age=config.ttl,
         num_replicas=config.replicas,
         max_msg_size=config.max_value_size,
+        allow_direct=config.direct,
     )
     return await js.key_value(config.bucket)
 

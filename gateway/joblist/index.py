@@ -12,6 +12,7 @@ entry against the job record and skips one that disagrees, and the entries expir
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Final
 
@@ -49,8 +50,9 @@ class JobListIndex:
         window, so the job is listed once.
         """
         tenant = tenant_of(record)
-        submitted_seq = await self._publish_submission(tenant, record.id)
-        status_seq = await self._publish_status(tenant, record.id, record.status)
+        submitted_seq, status_seq = await asyncio.gather(
+            self._publish_submission(tenant, record.id), self._publish_status(tenant, record.id, record.status)
+        )
         place = JobListPlace(tenant=tenant, submitted_seq=submitted_seq, status=record.status, status_seq=status_seq)
         try:
             await self._places.create(record.id, encode(place))

@@ -7,16 +7,19 @@ import random
 from datetime import UTC, datetime
 
 import aiohttp
+import msgspec
 import pytest
 from nats.aio.client import Client
-from nats.js import JetStreamContext
+from nats.js import JetStreamContext, api
 
-from gateway.joblist.pages import JobListReader
+from gateway.joblist.index import JobListIndex
+from gateway.joblist.pages import JobListReader, list_subject
 from jetscribe.config import Settings
 from jetscribe.directget import get_batch
 from jetscribe.jobstore import JobStore
-from jetscribe.topology import Topology
+from jetscribe.topology import Topology, ensure_topology
 from schemas import JobMessage, JobRecord, encode, names
+from schemas.codec import decode_list_entry
 from schemas.joblist import JobListEntry
 from tests.gateway.conftest import AUDIO, StartGateway
 
@@ -178,7 +181,7 @@ async def test_a_job_published_straight_to_nats_is_listed_and_follows_its_status
 
 @pytest.mark.parametrize("density", [1.0, 0.3, 0.02])
 async def test_reading_newest_first_matches_the_stream_read_forward(
-    nc: Client, js: JetStreamContext, job_store: JobStore, density: float
+    nc: Client, js: JetStreamContext, topology: Topology, density: float
 ) -> None:
     wanted, other = names.status_list_subject("t", "done"), names.status_list_subject("t", "failed")
     chance = random.Random(density)
@@ -188,7 +191,7 @@ async def test_reading_newest_first_matches_the_stream_read_forward(
     forward = await get_batch(nc, names.JOB_STATUS_LIST_STREAM, wanted, start_seq=1, count=5000)
     everything = [m.seq for m in forward.messages]
 
-    reader = JobListReader(nc, job_store)
+    reader = JobListReader(nc)
     for before in [None, *chance.sample(range(1, 2002), 15)]:
         for count in (1, 10, 51):
             scan = await reader.newest_before(names.JOB_STATUS_LIST_STREAM, wanted, before=before, count=count)
@@ -207,6 +210,7 @@ async def test_the_job_list_streams_allow_direct_reads_and_expire_with_job_recor
         assert config.subjects == list(subjects)
         assert config.allow_direct
         assert config.max_age == settings.job_ttl_s
+    assert (await js.stream_info(names.kv_stream(names.JOBS_BUCKET))).config.allow_direct
 
 
 async def test_a_job_keeps_the_name_of_its_file_for_the_list(http: aiohttp.ClientSession) -> None:
@@ -219,3 +223,47 @@ async def test_a_job_keeps_the_name_of_its_file_for_the_list(http: aiohttp.Clien
 
     assert listed["id"] == job_id
     assert listed["filename"] == "Board meeting 2026-11-24.m4a"
+
+
+async def test_a_change_read_late_never_undoes_a_newer_one(
+    js: JetStreamContext, nc: Client, topology: Topology
+) -> None:
+    index = JobListIndex(js, topology.job_list)
+    now = datetime.now(UTC)
+    queued = JobRecord.queued(JobMessage(job_id="late-change", audio_object="a"), created_at=now)
+    running = msgspec.structs.replace(queued, status="running")
+    done = msgspec.structs.replace(queued, status="done")
+    await index.add_submission(queued)
+    await index.reflect(running, 5)
+    await index.reflect(done, 7)
+    await index.reflect(running, 5)
+
+    reader = JobListReader(nc)
+    for status, expected in (("done", ["late-change"]), ("running", []), ("queued", [])):
+        stream, subject = list_subject(names.DEFAULT_TENANT, status)
+        scan = await reader.newest_before(stream, subject, before=None, count=10)
+        assert [decode_list_entry(m.data).job_id for m in scan.messages] == expected, status
+
+
+async def test_a_record_that_cannot_be_read_is_left_out_and_the_rest_are_listed(
+    http: aiohttp.ClientSession, topology: Topology
+) -> None:
+    await topology.jobs.put("garbled", b"{not a job record")
+    kept = await submit(http)
+
+    async def listed() -> None:
+        assert await page_through(http) == [kept]
+
+    await eventually(listed)
+    assert await topology.job_list.keys() == [kept]
+
+
+async def test_a_jobs_bucket_made_before_the_job_list_is_opened_to_direct_reads(
+    js: JetStreamContext, settings: Settings
+) -> None:
+    await js.create_key_value(api.KeyValueConfig(bucket=names.JOBS_BUCKET, history=1, ttl=settings.job_ttl_s))
+    assert not (await js.stream_info(names.kv_stream(names.JOBS_BUCKET))).config.allow_direct
+
+    await ensure_topology(js, settings)
+
+    assert (await js.stream_info(names.kv_stream(names.JOBS_BUCKET))).config.allow_direct
