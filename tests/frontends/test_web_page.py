@@ -289,14 +289,23 @@ def test_the_page_fits_a_phone_screen(browser: Browser, service: Service) -> Non
     assert home_fits and job_fits
 
 
-def test_a_screenshot_of_the_finished_page(browser: Browser, service: Service, tmp_path: Path) -> None:
-    """Saves the page as PNG; to JETSCRIBE_SCREENSHOT when set (docs/web-page.png is made that way, see README)."""
+def test_screenshots_of_the_finished_page(
+    browser: Browser, service: Service, three_sentences: Path, tmp_path: Path
+) -> None:
+    """PNGs of the page and of a job's page; into JETSCRIBE_SCREENSHOTS when set (the README's come from `docs`)."""
+    folder = Path(os.environ.get("JETSCRIBE_SCREENSHOTS") or tmp_path)
     browser.open(service.url)
-    browser.wait(lambda: len(browser.find_all("#job-list li")) >= 3, what="the jobs of the earlier tests")
-    browser.upload(AUDIO / "en4.wav")
-    card = card_of(browser, "en4.wav")
-    browser.wait(lambda: stage(browser, card) == "done", what="the job to be done")
-    shot = Path(os.environ.get("JETSCRIBE_SCREENSHOT") or tmp_path / "web-page.png")
-    browser.driver.save_screenshot(str(shot))
+    browser.upload(AUDIO / "en4.wav", three_sentences)
+    for name in ("en4.wav", three_sentences.name):
+        card = card_of(browser, name)
+        browser.wait(lambda card=card: stage(browser, card) == "done", what=f"{name} to be done")
+    browser.wait(lambda: len(browser.find_all("#job-list li[data-status='done']")) >= 2, what="the list to show them")
+    browser.driver.save_screenshot(str(folder / "web-page.png"))
+    browser.find(f"{card_of(browser, three_sentences.name)} a.name").click()
+    browser.wait(lambda: len(browser.find_all("#segments li")) >= 2, what="the segments")
+    browser.find("#segments li:nth-child(2)").click()
+    browser.wait(lambda: browser.find_all("#segments li.current"), what="the current segment")
+    browser.driver.save_screenshot(str(folder / "web-page-job.png"))
 
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("web-page.png", "web-page-job.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
