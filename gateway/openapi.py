@@ -104,6 +104,12 @@ def _paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "List jobs, newest first",
+                "description": (
+                    "Newest submission first; with `status`, the jobs now in that status, newest arrival in it first. "
+                    "Pass `next_cursor` as `cursor` (with the same `status`) for the next page: paging returns each "
+                    "job once while new jobs arrive. A page may hold fewer than `limit` jobs while `next_cursor` is "
+                    "not null. A page costs the same however many jobs are kept."
+                ),
                 "operationId": "listJobs",
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},

@@ -150,6 +150,26 @@ def test_an_uploaded_clip_shows_its_upload_its_progress_and_then_its_transcript(
     assert recall(TEXTS["en2"], browser.text(f"{card} .transcript")) >= 0.7
 
 
+def test_the_form_offers_the_options_the_api_describes_and_sends_them(browser: Browser, service: Service) -> None:
+    spec = json.loads(urllib.request.urlopen(service.url + "/openapi.json", timeout=10).read())
+    form = spec["paths"]["/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    browser.open(service.url)
+    browser.wait(lambda: browser.find_all("#option-language option"), what="the options")
+
+    offered = browser.js("return [...document.querySelectorAll('#options [name]')].map(e => e.name)")
+    languages = browser.js("return [...document.getElementById('option-language').options].map(o => o.value)")
+    assert sorted(offered) == sorted(set(form) - {"audio", "audio_url"})
+    assert sorted(languages) == sorted(form["language"]["enum"]) and languages[0] == ""
+    Select(browser.find("#option-language")).select_by_value("en")
+    Select(browser.find("#option-task")).select_by_value("translate")
+    browser.upload(AUDIO / "en1.wav")
+    card = card_of(browser, "en1.wav")
+    browser.wait(lambda: browser.js("return document.querySelector(arguments[0]).dataset.job", card), what="a job id")
+    job = api(service, f"/jobs/{browser.js('return document.querySelector(arguments[0]).dataset.job', card)}")[1]
+
+    assert (job["language"], job["task"]) == ("en", "translate")
+
+
 def test_the_srt_download_is_a_subtitle_file(browser: Browser, service: Service) -> None:
     browser.open(service.url)
     browser.upload(AUDIO / "en3.wav")
