@@ -111,9 +111,9 @@ class JobListIndexer:
                 log.warning("fetching job record changes failed (%r); retrying in %g s", exc, BROKER_PAUSE_S)
                 await asyncio.sleep(BROKER_PAUSE_S)
                 continue
-            await self.apply(msgs)
+            await self._apply(msgs)
 
-    async def apply(self, msgs: list[Msg]) -> None:
+    async def _apply(self, msgs: list[Msg]) -> None:
         """Apply one batch: each job's newest change, concurrently; then settle every message."""
         by_job: dict[str, list[Msg]] = {}
         for msg in msgs:

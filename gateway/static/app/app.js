@@ -23,11 +23,12 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+// Seconds as h:mm:ss.s, or m:ss.s under an hour.
 function clock(seconds) {
-  const whole = Math.max(0, seconds);
-  const h = Math.floor(whole / 3600);
-  const m = Math.floor((whole % 3600) / 60);
-  const s = (whole % 60).toFixed(1).padStart(4, "0");
+  const tenths = Math.round(Math.max(0, seconds) * 10);
+  const h = Math.floor(tenths / 36000);
+  const m = Math.floor((tenths % 36000) / 600);
+  const s = ((tenths % 600) / 10).toFixed(1).padStart(4, "0");
   return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${s}`;
 }
 
