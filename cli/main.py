@@ -1,4 +1,5 @@
-"""The `jetscribe` command line: run the service or its parts, manage models, export the schemas."""
+"""The `jetscribe` command line: run the service or its parts, manage models, export the schemas; and, as a client of
+any jetscribe gateway, transcribe files (`jetscribe transcribe`) and manage jobs (`jetscribe jobs`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli import jobs, transcribe
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 
@@ -18,6 +20,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `jetscribe` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "run_client"):
+        # The client commands talk HTTP to a gateway: they need none of the service's settings.
+        try:
+            return int(args.run_client(args))
+        except KeyboardInterrupt:
+            return 130
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -66,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of every wire message")
     schema.set_defaults(run=_schema)
+
+    transcribe.add_parser(commands)
+    jobs.add_parser(commands)
     return parser
 
 

@@ -6,7 +6,18 @@ async with JetscribeClient("http://localhost:8080") as client:
     print(" ".join(s.text for s in job.segments))
 """
 
-from client.client import JetscribeClient, ServerSentEvent
-from client.errors import ApiError, ClientError, StreamEndedError
+from client.client import JetscribeClient, JobProgress, UploadProgress
+from client.errors import ApiError, ClientError, ServerUnreachableError, StreamEndedError
+from client.sse import EventStreamParser, ServerSentEvent
 
-__all__ = ["ApiError", "ClientError", "JetscribeClient", "ServerSentEvent", "StreamEndedError"]
+__all__ = [
+    "ApiError",
+    "ClientError",
+    "EventStreamParser",
+    "JetscribeClient",
+    "JobProgress",
+    "ServerSentEvent",
+    "ServerUnreachableError",
+    "StreamEndedError",
+    "UploadProgress",
+]

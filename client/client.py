@@ -1,36 +1,48 @@
-"""`JetscribeClient`: submit audio, follow jobs (polling or SSE), cancel them and fetch transcripts."""
+"""`JetscribeClient`: submit audio (a file or a URL), follow jobs over SSE, list, cancel, fetch transcripts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Final, Self, TypeVar
 
 import aiohttp
 
-from client.errors import ApiError, StreamEndedError
-from schemas import TERMINAL_STATUSES, Job, Task
-from schemas.codec import decode_job
+from client.errors import ApiError, ServerUnreachableError, StreamEndedError
+from client.sse import EventStreamParser, ServerSentEvent
+from schemas import TERMINAL_STATUSES, Job, JobStatus, SchemaError, Task
+from schemas.api import Health, JobList
+from schemas.codec import decode_health, decode_job, decode_job_list
 
+T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    event: str
-    data: Any
-    id: str | None
+UPLOAD_CHUNK_BYTES: Final = 256 * 1024
+STREAM_RECONNECTS: Final = 5
+RECONNECT_DELAY_S: Final = 1.0
+
+UploadProgress = Callable[[int, int], None]
+"""Called as the upload goes: (bytes sent, bytes in all)."""
+JobProgress = Callable[[int], None]
+"""Called with the job's progress, 0–100, as the event stream reports it."""
 
 
 class JetscribeClient:
-    """Submit audio, follow jobs (polling or SSE), cancel them and fetch transcripts."""
+    """Submit audio, follow jobs (SSE), list, cancel and fetch transcripts: one client per gateway address."""
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout_s: float = 300.0) -> None:
         self._base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
@@ -60,84 +72,171 @@ class JetscribeClient:
         webhook_url: str | None = None,
         idempotency_key: str | None = None,
         filename: str = "audio",
+        on_upload: UploadProgress | None = None,
     ) -> str:
-        """Upload audio (a path or bytes) and queue a job; returns its id."""
-        form = aiohttp.FormData()
-        if language:
-            form.add_field("language", language)
-        form.add_field("task", task)
-        if webhook_url:
-            form.add_field("webhook_url", webhook_url)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        """Upload audio (a path or bytes) and queue a job; returns its id. `on_upload` follows the upload."""
+        form = _form(language, task, webhook_url)
         if isinstance(audio, bytes):
-            form.add_field("audio", audio, filename=filename)
-            return await self._submit(form, headers)
+            form.add_field("audio", audio, filename=filename, content_type="application/octet-stream")
+            return await self._submit(form, idempotency_key)
         path = Path(audio)
-        # aiohttp reads file payloads in its executor; only the open() happens here.
-        with path.open("rb") as f:  # noqa: ASYNC230
-            form.add_field("audio", f, filename=path.name)
-            return await self._submit(form, headers)
+        # The file is opened here and read in the default executor, chunk by chunk, as aiohttp sends it.
+        with path.open("rb") as file:  # noqa: ASYNC230
+            total = os.fstat(file.fileno()).st_size
+            payload = aiohttp.AsyncIterablePayload(_chunks(file, total, on_upload))
+            form.add_field("audio", payload, filename=path.name, content_type="application/octet-stream")
+            return await self._submit(form, idempotency_key)
 
-    async def _submit(self, form: aiohttp.FormData, headers: Mapping[str, str]) -> str:
-        async with self.session.post(f"{self._base_url}/jobs", data=form, headers=headers) as response:
-            body = await _json_or_raise(response)
-            return str(body["job_id"])
+    async def submit_url(
+        self,
+        audio_url: str,
+        *,
+        language: str | None = None,
+        task: Task = "transcribe",
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Queue a job whose audio a worker downloads from `audio_url` (http or https); returns its id."""
+        form = _form(language, task, webhook_url)
+        form.add_field("audio_url", audio_url)
+        return await self._submit(form, idempotency_key)
+
+    async def _submit(self, form: aiohttp.FormData, idempotency_key: str | None) -> str:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        async with self._request("POST", "/jobs", data=form, headers=headers) as response:
+            body = await response.read()
+        try:
+            return str(json.loads(body)["job_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(response.status, f"unexpected answer to POST /jobs: {body[:200]!r}") from exc
 
     async def get(self, job_id: str) -> Job:
-        async with self.session.get(f"{self._base_url}/jobs/{job_id}") as response:
-            await _raise_for_status(response)
-            return decode_job(await response.read())
+        async with self._request("GET", f"/jobs/{job_id}") as response:
+            return _decoded(decode_job, await response.read(), response.status)
+
+    async def list_jobs(
+        self, *, status: JobStatus | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> JobList:
+        """One page of jobs, newest first; pass its `next_cursor` as `cursor` for the next page."""
+        params = {k: str(v) for k, v in (("status", status), ("limit", limit), ("cursor", cursor)) if v is not None}
+        async with self._request("GET", "/jobs", params=params) as response:
+            return _decoded(decode_job_list, await response.read(), response.status)
+
+    async def jobs(self, *, status: JobStatus | None = None, page_size: int = 100) -> AsyncIterator[Job]:
+        """Every job (in `status`, if given), newest first, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_jobs(status=status, limit=page_size, cursor=cursor)
+            for job in page.jobs:
+                yield job
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     async def cancel(self, job_id: str) -> None:
-        async with self.session.delete(f"{self._base_url}/jobs/{job_id}") as response:
-            await _raise_for_status(response)
+        async with self._request("DELETE", f"/jobs/{job_id}"):
+            pass
 
     async def transcript(self, job_id: str, fmt: str = "txt") -> str:
-        async with self.session.get(f"{self._base_url}/jobs/{job_id}/transcript", params={"format": fmt}) as response:
-            await _raise_for_status(response)
+        async with self._request("GET", f"/jobs/{job_id}/transcript", params={"format": fmt}) as response:
             return await response.text()
+
+    async def health(self) -> Health:
+        """The gateway's health report; a degraded service (HTTP 503) is a report too, not an error."""
+        async with self._request("GET", "/health", accept=(503,)) as response:
+            return _decoded(decode_health, await response.read(), response.status)
 
     async def events(self, job_id: str, *, last_event_id: str | None = None) -> AsyncIterator[ServerSentEvent]:
         """The job's Server-Sent Events until the stream closes (after `done`)."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        url = f"{self._base_url}/jobs/{job_id}/stream"
-        async with self.session.get(url, headers=headers, timeout=timeout) as response:
-            await _raise_for_status(response)
-            fields: dict[str, str] = {}
-            async for raw in response.content:
-                line = raw.decode("utf-8").rstrip("\r\n")
-                if line:
-                    if not line.startswith(":"):
-                        name, _, value = line.partition(":")
-                        fields[name] = fields.get(name, "") + value.removeprefix(" ")
-                    continue
-                if "data" in fields:
-                    yield ServerSentEvent(fields.get("event", "message"), json.loads(fields["data"]), fields.get("id"))
-                fields = {}
+        async with self._request("GET", f"/jobs/{job_id}/stream", headers=headers, timeout=timeout) as response:
+            parser = EventStreamParser()
+            try:
+                async for chunk in response.content.iter_any():
+                    for event in parser.feed(chunk):
+                        yield event
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+                return  # the stream broke off: the caller reconnects or reads the job
 
-    async def wait(self, job_id: str) -> Job:
-        """Follow the job's event stream until it ends; returns the finished job."""
-        async for event in self.events(job_id):
-            if event.event == "done":
-                return await self.get(job_id)
-        job = await self.get(job_id)
-        if job.status not in TERMINAL_STATUSES:
-            raise StreamEndedError(f"event stream of job {job_id} closed while it was {job.status}")
-        return job
+    async def wait(self, job_id: str, *, on_progress: JobProgress | None = None) -> Job:
+        """Follow the job until it ends; returns the finished job (segments included when done).
+
+        A stream that closes early (a gateway restarting) is reopened from the last event seen.
+        """
+        last_id: str | None = None
+        for attempt in range(STREAM_RECONNECTS + 1):
+            async for event in self.events(job_id, last_event_id=last_id):
+                last_id = event.id or last_id
+                if event.event == "progress" and on_progress is not None and isinstance(event.data, dict):
+                    on_progress(int(event.data.get("percent", 0)))
+                if event.event == "done":
+                    return await self.get(job_id)
+            job = await self.get(job_id)
+            if job.status in TERMINAL_STATUSES:
+                return job
+            if attempt < STREAM_RECONNECTS:
+                await asyncio.sleep(RECONNECT_DELAY_S)
+        raise StreamEndedError(
+            f"the event stream of job {job_id} closed {STREAM_RECONNECTS + 1} times while the job was {job.status}"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _request(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request; an error status becomes ApiError, no answer becomes ServerUnreachableError."""
+        url = f"{self._base_url}{path}"
+        try:
+            async with self.session.request(method, url, **kwargs) as response:
+                if response.status >= 400 and response.status not in accept:
+                    message = _error_message(await response.read(), response)
+                    raise ApiError(response.status, message, retry_after_s=_retry_after(response))
+                yield response
+        except aiohttp.ClientConnectionError as exc:
+            raise ServerUnreachableError(f"no answer from jetscribe at {self._base_url} ({exc})") from exc
+        except TimeoutError as exc:
+            raise ServerUnreachableError(f"{method} {url} did not complete in time") from exc
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if response.status < 400:
-        return
-    text = await response.text()
+def _form(language: str | None, task: Task, webhook_url: str | None) -> aiohttp.FormData:
+    form = aiohttp.FormData(default_to_multipart=True)
+    if language:
+        form.add_field("language", language)
+    form.add_field("task", task)
+    if webhook_url:
+        form.add_field("webhook_url", webhook_url)
+    return form
+
+
+async def _chunks(file: BinaryIO, total: int, on_upload: UploadProgress | None) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    sent = 0
+    if on_upload is not None:
+        on_upload(0, total)
+    while chunk := await loop.run_in_executor(None, file.read, UPLOAD_CHUNK_BYTES):
+        yield chunk
+        sent += len(chunk)
+        if on_upload is not None:
+            on_upload(sent, total)
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     try:
-        message = json.loads(text)["error"]
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _error_message(body: bytes, response: aiohttp.ClientResponse) -> str:
+    try:
+        return str(json.loads(body)["error"])
     except (ValueError, KeyError, TypeError):
-        message = text or response.reason or ""
-    raise ApiError(response.status, message)
+        return body.decode("utf-8", "replace").strip() or response.reason or ""
 
 
-async def _json_or_raise(response: aiohttp.ClientResponse) -> Any:
-    await _raise_for_status(response)
-    return await response.json()
+def _decoded(decode: Callable[[bytes], T], body: bytes, status: int) -> T:
+    try:
+        return decode(body)
+    except SchemaError as exc:
+        raise ApiError(status, f"the gateway's answer is not what this client expects: {exc}") from exc

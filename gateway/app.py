@@ -9,10 +9,13 @@ from aiohttp import web
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from gateway import health, jobs, keys, limits, openapi, sse, submit
+from gateway import health, jobs, keys, limits, openapi, sse, submit, webpage
 from gateway.auth import auth_middleware
 from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
+from gateway.joblist.index import JobListIndex
+from gateway.joblist.indexer import indexer_ctx
+from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
@@ -93,6 +96,8 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[keys.JS] = nc.jetstream()
     app[keys.TOPOLOGY] = topology
     app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
+    app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list)
+    app[keys.JOB_LIST_READER] = JobListReader(nc)
     app[keys.METRICS] = GatewayMetrics()
     app[keys.OPENAPI] = openapi.openapi_spec(settings)
 
@@ -109,6 +114,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app.router.add_get("/openapi.json", openapi.openapi_json)
     app.router.add_get("/docs", openapi.docs_page)
     app.router.add_static("/docs/assets", str(openapi.STATIC))
+    webpage.add_routes(app)
 
     app.on_shutdown.append(end_event_streams)
     # Entered in order, left in reverse: components that publish or consume come after the hub.
@@ -116,6 +122,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
         [
             event_hub_ctx,
             webhook_ctx,
+            indexer_ctx,
         ]
     )
     return app

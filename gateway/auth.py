@@ -3,7 +3,8 @@
 With no keys configured (`JETSCRIBE_API_KEYS` empty) the API is open. With keys, a request without
 a bearer token or with an unknown one gets 401 and `WWW-Authenticate: Bearer` (RFC 6750). Open
 routes, so orchestrators, scrapers and people reading the docs need no key: `/livez`, `/readyz`,
-`/health`, `/metrics`, `/docs` (with its assets) and `/openapi.json`.
+`/health`, `/metrics`, `/docs` (with its assets), `/openapi.json`, and the web page `/` (with its assets
+under `/app/`: the page asks for the key itself).
 
 Tokens are compared as SHA-256 digests with `hmac.compare_digest`, against every configured key,
 so neither a key's length nor its position in the list shows in the response time.
@@ -23,8 +24,8 @@ from gateway.errors import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/health", "/metrics", "/docs", "/openapi.json"})
-OPEN_PREFIXES: Final = ("/docs/",)
+OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/health", "/metrics", "/docs", "/openapi.json", "/"})
+OPEN_PREFIXES: Final = ("/docs/", "/app/")
 REALM: Final = "jetscribe"
 
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Final, cast, get_args
 
 import msgspec
 from aiohttp import web
-from nats.js.errors import APIError, NoKeysError, ObjectNotFoundError
-from nats.js.kv import KeyValue
+from nats.errors import Error as NatsError
+from nats.js.errors import APIError, ObjectNotFoundError
 
 from gateway import keys
-from gateway.errors import BadRequestError, ResourceNotFoundError, StateConflictError, UnprocessableError
+from gateway.errors import ResourceNotFoundError, StateConflictError, UnavailableError, UnprocessableError
+from gateway.joblist.cursor import decode_cursor, encode_cursor
 from gateway.publish import publish_durably
 from gateway.transcripts import CONTENT_TYPES, FORMATS, TranscriptFormat, render
-from jetscribe.errors import TranscriptMissingError
-from jetscribe.jobstore import JobStore
+from jetscribe.errors import DirectGetError, JetscribeError, TranscriptMissingError
+from jetscribe.jobstore import JobStore, Versioned
 from schemas import CancelRequest, Job, JobRecord, JobStatus, Segment, TerminalEvent, encode, names
 from schemas.api import JobList
 
@@ -27,8 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 500
-LIST_CONCURRENCY: Final = 32
-STATUSES: Final[tuple[str, ...]] = get_args(JobStatus)
+STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
 
 
 def job_id_of(request: web.Request) -> str:
@@ -95,23 +92,32 @@ async def get_transcript(request: web.Request) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """Jobs, newest first; `?status=` filters, `?limit=` (1–500, default 50) and `?cursor=` page."""
-    status = request.query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise UnprocessableError(f"status {status!r} is not a job status: use one of {', '.join(STATUSES)}")
+    """Jobs, newest first; `?status=` filters, `?limit=` (1–500, default 50) and `?cursor=` page.
+
+    A page costs what it holds: it is read from the job-list streams (`gateway.joblist`), newest
+    submission first, or newest arrival in a status with `?status=`. Paging with `next_cursor` returns
+    each job once, in order, while new jobs arrive (they come before the first page).
+    """
+    status = _status(request.query.get("status") or None)
     limit = _limit(request.query.get("limit"))
-    after = _decode_cursor(request.query.get("cursor"))
-    records = await _all_records(request.app[keys.JOB_STORE], request.app[keys.TOPOLOGY].jobs)
-    matching = sorted(
-        (r for r in records if status is None or r.status == status),
-        key=_order_key,
-        reverse=True,
-    )
-    if after is not None:
-        matching = [r for r in matching if _order_key(r) < after]
-    page = matching[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(matching) > limit else None
-    return json_response(JobList(jobs=[r.to_job() for r in page], next_cursor=next_cursor))
+    before = decode_cursor(request.query.get("cursor"), status)
+    try:
+        page = await request.app[keys.JOB_LIST_READER].page(
+            tenant=names.DEFAULT_TENANT, status=status, before=before, limit=limit
+        )
+    except DirectGetError as exc:
+        raise UnavailableError(f"the job list cannot be read: {exc}") from exc
+    next_cursor = encode_cursor(page.resume_before, status) if page.resume_before is not None else None
+    return json_response(JobList(jobs=[r.to_job() for r in page.records], next_cursor=next_cursor))
+
+
+def _status(raw: str | None) -> JobStatus | None:
+    if raw is None:
+        return None
+    for status in STATUSES:
+        if raw == status:
+            return status
+    raise UnprocessableError(f"status {raw!r} is not a job status: use one of {', '.join(STATUSES)}")
 
 
 def _limit(raw: str | None) -> int:
@@ -124,40 +130,6 @@ def _limit(raw: str | None) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise UnprocessableError(f"limit {raw!r} is not a whole number from 1 to {MAX_PAGE}")
     return limit
-
-
-def _order_key(record: JobRecord) -> tuple[float, str]:
-    return (record.created_at.timestamp(), record.id)
-
-
-def _encode_cursor(record: JobRecord) -> str:
-    created, job_id = _order_key(record)
-    return base64.urlsafe_b64encode(f"{created!r}|{job_id}".encode()).decode()
-
-
-def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
-    if not raw:
-        return None
-    try:
-        created, _, job_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        return (float(created), job_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestError(f"cursor {raw!r} is not one this API returned; pass `next_cursor` unchanged") from exc
-
-
-async def _all_records(store: JobStore, bucket: KeyValue) -> list[JobRecord]:
-    try:
-        job_ids = await bucket.keys()
-    except NoKeysError:
-        return []
-    limiter = asyncio.Semaphore(LIST_CONCURRENCY)
-
-    async def one(job_id: str) -> JobRecord | None:
-        async with limiter:
-            found = await store.get(job_id)
-        return found.record if found else None
-
-    return [r for r in await asyncio.gather(*(one(j) for j in job_ids)) if r is not None]
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -177,9 +149,11 @@ async def cancel_job(request: web.Request) -> web.Response:
             return msgspec.structs.replace(record, cancel_requested=True)
         return None
 
-    after = (await store.transition(job_id, cancel)).record
+    changed = await store.transition(job_id, cancel)
+    after = changed.record
     was = seen[-1]
     if was == "queued":
+        await _list_cancelled(app, changed)
         await _announce_cancelled(app, after, now)
     elif was == "running":
         cancel_request = CancelRequest(job_id=job_id, requested_at=now)
@@ -191,6 +165,14 @@ async def cancel_job(request: web.Request) -> web.Response:
         )
     log.info("job %s: cancelled while %s", job_id, was)
     return web.Response(status=204)
+
+
+async def _list_cancelled(app: web.Application, changed: Versioned) -> None:
+    """Move the job to the cancelled list now, so the caller's next list shows it (the indexer would, shortly)."""
+    try:
+        await app[keys.JOB_LIST].reflect(changed.record, changed.revision)
+    except (NatsError, TimeoutError, JetscribeError) as exc:
+        log.warning("job %s: listed as cancelled once the indexer catches up (%r)", changed.record.id, exc)
 
 
 async def _announce_cancelled(app: web.Application, record: JobRecord, now: datetime) -> None:

@@ -9,6 +9,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.fanout import JobEventHub
+from gateway.joblist.index import JobListIndex
+from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
@@ -20,5 +22,7 @@ JS: Final = web.AppKey("js", JetStreamContext)
 TOPOLOGY: Final = web.AppKey("topology", Topology)
 JOB_STORE: Final = web.AppKey("job_store", JobStore)
 HUB: Final = web.AppKey("hub", JobEventHub)
+JOB_LIST: Final = web.AppKey("job_list", JobListIndex)
+JOB_LIST_READER: Final = web.AppKey("job_list_reader", JobListReader)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 OPENAPI: Final = web.AppKey("openapi", dict[str, Any])

@@ -73,13 +73,19 @@ _JOB_ID: Final = {
 def _paths() -> dict[str, Any]:
     submit_form = {
         "type": "object",
-        "required": ["audio"],
+        "description": "The audio as the file `audio`, or its address as `audio_url`: exactly one of them.",
         "properties": {
             "audio": {
                 "type": "string",
                 "contentMediaType": "application/octet-stream",
                 "minLength": 1,
                 "description": "Any format ffmpeg reads (not empty)",
+            },
+            "audio_url": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2048,
+                "description": "An http(s) address a worker downloads the audio from (public addresses only)",
             },
             "language": {
                 "type": "string",
@@ -115,6 +121,12 @@ def _paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "List jobs, newest first",
+                "description": (
+                    "Newest submission first; with `status`, the jobs now in that status, newest arrival in it first. "
+                    "Pass `next_cursor` as `cursor` (with the same `status`) for the next page: paging returns each "
+                    "job once while new jobs arrive. A page may hold fewer than `limit` jobs while `next_cursor` is "
+                    "not null. A page costs the same however many jobs are kept."
+                ),
                 "operationId": "listJobs",
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
@@ -41,9 +42,10 @@ from schemas.languages import WHISPER_LANGUAGES
 log = logging.getLogger(__name__)
 
 TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
-FIELDS: Final = frozenset({"language", "task", "webhook_url"})
+FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
 MAX_FIELD_BYTES: Final = 4096
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
+MAX_DISPLAY_NAME_CHARS: Final = 255
 RETRY_AFTER_S: Final = 5
 # Multipart framing and the small text fields travel in the same body as the audio.
 MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
@@ -56,6 +58,7 @@ class Submission:
     language: str | None = None
     task: Task = "transcribe"
     webhook_url: str | None = None
+    audio_url: str | None = None
     seen: set[str] = field(default_factory=set)
     upload: ObjectUpload | None = None
     filename: str | None = None
@@ -88,14 +91,14 @@ def parse_task(value: str) -> Task:
     raise UnprocessableError(f"task {value!r} is not supported: use 'transcribe' or 'translate'")
 
 
-async def parse_webhook_url(value: str, *, allow_private: bool) -> str | None:
+async def parse_webhook_url(value: str, *, allow_private: bool, what: str = "webhook_url") -> str | None:
     url = value.strip()
     if not url:
         return None
     if len(url) > 2048:
-        raise UnprocessableError(f"webhook_url is {len(url)} characters long; at most 2048 are accepted")
+        raise UnprocessableError(f"{what} is {len(url)} characters long; at most 2048 are accepted")
     try:
-        await check_public_url(url, allow_private=allow_private, what="webhook_url")
+        await check_public_url(url, allow_private=allow_private, what=what)
     except UnsafeTargetError as exc:
         raise UnprocessableError(str(exc)) from exc
     return url
@@ -188,7 +191,14 @@ async def _read_form(request: web.Request, job_id: str) -> Submission:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
         upload = submission.upload
         if upload is None:
-            raise BadRequestError("the form has no `audio` part: send the audio file as the form field `audio`")
+            if submission.audio_url is not None:
+                return submission
+            raise BadRequestError(
+                "the form has no `audio` part: send the audio file as the form field `audio` "
+                "(or its http(s) address as the field `audio_url`)"
+            )
+        if submission.audio_url is not None:
+            raise BadRequestError("the form has both an `audio` file and an `audio_url`: send one of them")
         if upload.size == 0:
             raise BadRequestError("the `audio` part is empty (0 bytes): send a non-empty audio file")
         await upload.commit(description=_describe(submission))
@@ -229,8 +239,24 @@ async def _read_part(
         submission.language = parse_language(value)
     elif name == "task":
         submission.task = parse_task(value)
+    elif name == "audio_url":
+        submission.audio_url = await parse_webhook_url(
+            value, allow_private=settings.allow_private_targets, what="audio_url"
+        )
     else:
         submission.webhook_url = await parse_webhook_url(value, allow_private=settings.allow_private_targets)
+
+
+def _display_name(submission: Submission) -> str | None:
+    """The file's own name, for people (the job list, the page): the last part of a path or URL, at most 255 chars."""
+    if submission.filename:
+        # Clients percent-encode what a quoted header value cannot hold (browsers `"`, CR, LF; aiohttp more).
+        path = unquote(submission.filename).replace("\\", "/")
+    elif submission.audio_url:
+        path = unquote(urlsplit(submission.audio_url).path)
+    else:
+        return None
+    return path.rstrip("/").rpartition("/")[2].strip()[:MAX_DISPLAY_NAME_CHARS] or None
 
 
 def _describe(submission: Submission) -> str:
@@ -242,15 +268,18 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
     now = datetime.now(UTC)
     message = JobMessage(
         job_id=job_id,
-        audio_object=job_id,
+        audio_object=job_id if submission.upload is not None else None,
+        audio_url=submission.audio_url,
         language=submission.language,
         task=submission.task,
         webhook_url=submission.webhook_url,
         submitted_at=now,
     )
-    record = JobRecord.queued(message, created_at=now)
+    record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
     created = False
     try:
+        # Listed before its record exists, so that the job-list indexer finds it listed already.
+        await app[keys.JOB_LIST].add_submission(record)
         created = await app[keys.JOB_STORE].create(record) is not None
         await publish_job(app, message)
     except BaseException:

@@ -9,7 +9,8 @@ JetscribeError
 ├── JobNotFoundError         no job has this id (or its state has expired)
 ├── ConcurrentUpdateError    a job's state changed too often during one compare-and-set update
 ├── TranscriptMissingError   a finished job's transcript object is gone (expired, deleted or damaged)
-└── ObjectCorruptError       an object-store object's chunks are missing or do not match its size or digest
+├── ObjectCorruptError       an object-store object's chunks are missing or do not match its size or digest
+└── DirectGetError           a stream refused a Direct Get read (not allowed on it, or a malformed request)
 
 The gateway (`gateway.errors`), the worker (`worker.errors`) and the diarizer (`diarizer.errors`) derive their own
 trees from `JetscribeError`.
@@ -54,3 +55,7 @@ class TranscriptMissingError(JetscribeError):
 
 class ObjectCorruptError(JetscribeError):
     """An object's chunks are missing, or do not match its recorded size or digest."""
+
+
+class DirectGetError(JetscribeError):
+    """A stream answered a Direct Get request with an error status, or has no Direct Get responder."""

@@ -24,6 +24,7 @@ STREAM_IN_USE_ERR: Final = 10058
 DLQ_MAX_AGE_S: Final = 30 * 86_400
 MAX_JOB_MESSAGE_BYTES: Final = 64 * 1024
 MAX_RECORD_BYTES: Final = 256 * 1024
+MAX_JOB_LIST_ENTRY_BYTES: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,13 @@ class Topology:
     jobs: KeyValue
     workers: KeyValue
     idempotency: KeyValue
+    job_list: KeyValue
     audio: ObjectStore
     transcripts: ObjectStore
 
 
 def stream_configs(settings: Settings) -> list[api.StreamConfig]:
-    """The three message streams as this configuration wants them."""
+    """The message streams as this configuration wants them."""
     replicas = settings.replicas
     return [
         api.StreamConfig(
@@ -72,7 +74,44 @@ def stream_configs(settings: Settings) -> list[api.StreamConfig]:
             max_age=DLQ_MAX_AGE_S,
             num_replicas=replicas,
         ),
+        *job_list_stream_configs(settings),
     ]
+
+
+def job_list_stream_configs(settings: Settings) -> list[api.StreamConfig]:
+    """The two streams behind `GET /jobs`: submissions, and each job's current status.
+
+    Entries live as long as job records; Direct Get (`allow_direct`) serves their batched reads.
+    """
+    return [
+        _job_list_stream(
+            names.JOB_LIST_STREAM,
+            "Job list: one entry per submission, in submission order",
+            names.JOB_LIST_STREAM_SUBJECTS,
+            settings,
+        ),
+        _job_list_stream(
+            names.JOB_STATUS_LIST_STREAM,
+            "Job list by status: one entry per job, on its current status's subject",
+            names.JOB_STATUS_LIST_STREAM_SUBJECTS,
+            settings,
+        ),
+    ]
+
+
+def _job_list_stream(name: str, description: str, subjects: tuple[str, ...], settings: Settings) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=name,
+        description=description,
+        subjects=list(subjects),
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        max_age=settings.job_ttl_s,
+        duplicate_window=min(settings.dedupe_window_s, settings.job_ttl_s),
+        max_msg_size=MAX_JOB_LIST_ENTRY_BYTES,
+        allow_direct=True,
+        num_replicas=settings.replicas,
+    )
 
 
 async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
@@ -89,6 +128,8 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
             ttl=settings.job_ttl_s,
             max_value_size=MAX_RECORD_BYTES,
             storage=api.StorageType.FILE,
+            # Direct Get: `GET /jobs` reads a page's records in one batched request (gateway/joblist/pages.py).
+            direct=True,
             replicas=replicas,
         ),
     )
@@ -114,9 +155,21 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
             replicas=replicas,
         ),
     )
+    job_list = await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.JOB_LIST_BUCKET,
+            description="Job id → where the job sits in the job-list streams",
+            history=1,
+            ttl=settings.job_ttl_s,
+            max_value_size=MAX_JOB_LIST_ENTRY_BYTES,
+            storage=api.StorageType.FILE,
+            replicas=replicas,
+        ),
+    )
     audio = await _object_store(js, names.AUDIO_BUCKET, "Uploaded audio", settings)
     transcripts = await _object_store(js, names.TRANSCRIPTS_BUCKET, "Finished transcripts", settings)
-    return Topology(jobs, workers, idempotency, audio, transcripts)
+    return Topology(jobs, workers, idempotency, job_list, audio, transcripts)
 
 
 async def _create_or_update(js: JetStreamContext, config: api.StreamConfig) -> None:
@@ -155,6 +208,7 @@ async def _key_value(js: JetStreamContext, config: api.KeyValueConfig) -> KeyVal
         max_age=config.ttl,
         num_replicas=config.replicas,
         max_msg_size=config.max_value_size,
+        allow_direct=config.direct,
     )
     return await js.key_value(config.bucket)
 

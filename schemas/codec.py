@@ -4,9 +4,11 @@ from typing import Final, TypeVar
 
 import msgspec
 
+from schemas.api import Health, JobList
 from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalEvent
 from schemas.job import Job, Segment
+from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
@@ -24,6 +26,10 @@ _heartbeat: Final = msgspec.json.Decoder(WorkerHeartbeat)
 _segments: Final = msgspec.json.Decoder(list[Segment])
 _job: Final = msgspec.json.Decoder(Job)
 _invalid: Final = msgspec.json.Decoder(InvalidJobNotice)
+_job_list: Final = msgspec.json.Decoder(JobList)
+_health: Final = msgspec.json.Decoder(Health)
+_list_entry: Final = msgspec.json.Decoder(JobListEntry)
+_list_place: Final = msgspec.json.Decoder(JobListPlace)
 
 
 def encode(message: msgspec.Struct | list[Segment]) -> bytes:
@@ -74,3 +80,19 @@ def decode_job(data: bytes) -> Job:
 
 def decode_invalid_notice(data: bytes) -> InvalidJobNotice:
     return _decoding(_invalid, "dead-letter notice", data)
+
+
+def decode_list_entry(data: bytes) -> JobListEntry:
+    return _decoding(_list_entry, "job-list entry", data)
+
+
+def decode_list_place(data: bytes) -> JobListPlace:
+    return _decoding(_list_place, "job-list place", data)
+
+
+def decode_job_list(data: bytes) -> JobList:
+    return _decoding(_job_list, "job list", data)
+
+
+def decode_health(data: bytes) -> Health:
+    return _decoding(_health, "health report", data)

@@ -13,6 +13,7 @@ import msgspec
 from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import Job
+from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
@@ -27,6 +28,8 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     CancelRequest,
     InvalidJobNotice,
     WorkerHeartbeat,
+    JobListEntry,
+    JobListPlace,
 )
 API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health, HealthSummary)
 

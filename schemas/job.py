@@ -71,3 +71,5 @@ class Job(msgspec.Struct, kw_only=True):
     model: str | None = None
     webhook: WebhookState | None = None
     timings: JobTimings | None = None
+    filename: str | None = None
+    """The uploaded file's name (or the last part of `audio_url`), for people; null for jobs sent straight to NATS."""

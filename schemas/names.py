@@ -62,10 +62,36 @@ def cancel_subject(job_id: str) -> str:
     return f"jetscribe.cancel.{job_id}"
 
 
+# The job list (`GET /jobs`): two streams read newest first by sequence, so a page costs what the
+# page holds, not what the buckets keep. One message per submission in the submissions stream; one
+# live message per job, on its current status's subject, in the status stream. Subjects carry the
+# tenant as a token (every job is in DEFAULT_TENANT until jetscribe has tenants) and no job id, so a
+# list's filter is always one literal subject, which JetStream counts and seeks without a scan.
+DEFAULT_TENANT: Final = "default"
+JOB_LIST_STREAM: Final = "JETSCRIBE_JOB_LIST"
+JOB_LIST_STREAM_SUBJECTS: Final = ("jetscribe.joblist.submitted.*",)
+JOB_STATUS_LIST_STREAM: Final = "JETSCRIBE_JOB_STATUS_LIST"
+JOB_STATUS_LIST_STREAM_SUBJECTS: Final = ("jetscribe.joblist.status.*.*",)
+JOB_LIST_INDEXER_CONSUMER: Final = "job-list"
+"""Durable consumer on the jobs bucket's stream: every change of a job record updates the status stream."""
+
+
+def submitted_subject(tenant: str) -> str:
+    """Subject of the submissions of `tenant`, in submission order: `jetscribe.joblist.submitted.<tenant>`."""
+    return f"jetscribe.joblist.submitted.{tenant}"
+
+
+def status_list_subject(tenant: str, status: str) -> str:
+    """Subject of the jobs of `tenant` now in `status`: `jetscribe.joblist.status.<tenant>.<status>`."""
+    return f"jetscribe.joblist.status.{tenant}.{status}"
+
+
 # Key-value buckets.
 JOBS_BUCKET: Final = "jetscribe_jobs"
 WORKERS_BUCKET: Final = "jetscribe_workers"
 IDEMPOTENCY_BUCKET: Final = "jetscribe_idempotency"
+JOB_LIST_BUCKET: Final = "jetscribe_job_list"
+"""Job id → where the job sits in the job-list streams (its `JobListPlace`)."""
 
 # Object-store buckets.
 AUDIO_BUCKET: Final = "jetscribe_audio"
@@ -103,6 +129,11 @@ def object_chunk_subject(bucket: str, nuid: str = ">") -> str:
 def object_meta_subject(bucket: str, encoded_name: str) -> str:
     """The subject of an object's meta message; `encoded_name` is its name in URL-safe base64."""
     return f"$O.{bucket}.M.{encoded_name}"
+
+
+def direct_get_subject(stream: str) -> str:
+    """JetStream's Direct Get API of `stream` (ADR-31): batched reads by sequence and subject."""
+    return f"$JS.API.DIRECT.GET.{stream}"
 
 
 # Headers.

@@ -38,9 +38,11 @@ class JobRecord(msgspec.Struct, kw_only=True):
     transcript_object: str | None = None
     webhook: WebhookState | None = None
     timings: JobTimings | None = None
+    filename: str | None = None
+    """The uploaded file's name (or the last part of `audio_url`) as the gateway received it."""
 
     @classmethod
-    def queued(cls, message: JobMessage, *, created_at: datetime) -> JobRecord:
+    def queued(cls, message: JobMessage, *, created_at: datetime, filename: str | None = None) -> JobRecord:
         """The state of a job just submitted: by the gateway, or by a producer straight to NATS."""
         return cls(
             id=message.job_id,
@@ -53,6 +55,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             webhook_url=message.webhook_url,
             webhook=WebhookState(url=message.webhook_url) if message.webhook_url else None,
             created_at=created_at,
+            filename=filename,
         )
 
     @property
@@ -76,4 +79,5 @@ class JobRecord(msgspec.Struct, kw_only=True):
             model=self.model,
             webhook=self.webhook,
             timings=self.timings,
+            filename=self.filename,
         )

@@ -36,12 +36,15 @@ from schemas.codec import (
     decode_invalid_notice,
     decode_job,
     decode_job_message,
+    decode_list_entry,
+    decode_list_place,
     decode_live_event,
     decode_record,
     decode_segments,
     decode_terminal_event,
 )
 from schemas.export import API_BODIES, MESSAGES, bundle, json_schemas
+from schemas.joblist import JobListEntry, JobListPlace
 
 COMMITTED_BUNDLE = Path(__file__).parents[2] / "docs" / "schemas" / "jetscribe.schema.json"
 NOW = datetime(2026, 11, 24, 4, 30, 15, 250000, tzinfo=UTC)
@@ -121,6 +124,11 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
             sent_at=NOW,
         ),
         decode_heartbeat,
+    ),
+    JobListEntry: (JobListEntry(job_id="job-1"), decode_list_entry),
+    JobListPlace: (
+        JobListPlace(tenant="default", submitted_seq=7, status="running", status_seq=12, revision=3),
+        decode_list_place,
     ),
 }
 VALID_JOB: dict[str, Any] = {"job_id": "job-1", "audio_object": "job-1"}
