@@ -66,6 +66,15 @@ async def receiver() -> AsyncIterator[tuple[FlakyReceiver, str]]:
     await runner.cleanup()
 
 
+async def webhooks_recorded(store: JobStore, job_ids: list[str]) -> None:
+    """Return once every job's record says its webhook was delivered."""
+    for _ in range(300):
+        states = [(await store.require(j)).record.webhook for j in job_ids]
+        if all(state is not None and state.delivered_at is not None for state in states):
+            return
+        await asyncio.sleep(0.1)
+
+
 async def test_jobs_and_webhooks_survive_a_killed_and_restarted_gateway(
     settings: Settings,
     topology: Topology,
@@ -94,6 +103,8 @@ async def test_jobs_and_webhooks_survive_a_killed_and_restarted_gateway(
 
         ended = await wait_until_terminal(job_store, job_ids, within_s=120)
         await asyncio.wait_for(flaky.wait(accepted=set(job_ids)), 90)
+        # The receiver's 200 comes before the gateway records the delivery: the gateway must stay up for that.
+        await webhooks_recorded(job_store, job_ids)
 
     assert still_running, "the gateway was killed only after every job had finished"
     assert {r.status for r in ended.values()} == {"done"}
