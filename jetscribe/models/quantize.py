@@ -68,7 +68,7 @@ def _quantize_q8_0(values: Floats) -> bytes:
     rounded = np.copysign(np.floor(np.abs(scaled) + 0.5), scaled)
     out = np.empty(len(blocks), dtype=[("d", "<f2"), ("qs", "i1", BLOCK_VALUES)])
     out["d"] = d
-    out["qs"] = rounded
+    out["qs"] = rounded.astype(np.int8)
     return out.tobytes()
 
 
@@ -101,13 +101,12 @@ class QuantType:
     """`GGML_FTYPE_MOSTLY_*`: what the file header says."""
     ggml_type: int
     """`GGML_TYPE_*`: what each quantized tensor's header says."""
-    block_bytes: int
     quantize: Callable[[Floats], bytes]
 
 
 QUANT_TYPES: Final = {
-    "q8_0": QuantType("q8_0", ftype=7, ggml_type=8, block_bytes=34, quantize=_quantize_q8_0),
-    "q5_0": QuantType("q5_0", ftype=8, ggml_type=6, block_bytes=22, quantize=_quantize_q5_0),
+    "q8_0": QuantType("q8_0", ftype=7, ggml_type=8, quantize=_quantize_q8_0),
+    "q5_0": QuantType("q5_0", ftype=8, ggml_type=6, quantize=_quantize_q5_0),
 }
 
 
