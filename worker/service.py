@@ -31,6 +31,7 @@ from jetscribe.topology import ensure_topology
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
 from worker.deadletter import DeadLetterHandler
+from worker.decode import slot_budget
 from worker.engine import WhisperEngine
 from worker.fetch import AudioDownloader
 from worker.heartbeat import Heartbeat
@@ -186,7 +187,9 @@ class Worker:
 
     async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
         """Feed one engine: a job is taken when the engine is free or about to be, so the next job's
-        audio is fetched and decoded while the current one transcribes (at most one job waits)."""
+        audio is fetched and decoded while the current one transcribes (at most one job waits); both
+        jobs' decoded audio comes out of one budget of `max_audio_s`."""
+        budget = slot_budget(self.settings.max_audio_s)
         try:
             async with asyncio.TaskGroup() as jobs:
                 while not self._stop_fetching.is_set():
@@ -200,7 +203,7 @@ class Worker:
                         await msg.nak()
                         break
                     holds_engine = asyncio.Event()
-                    jobs.create_task(runner.run(msg, engine, on_engine=holds_engine.set))
+                    jobs.create_task(runner.run(msg, engine, budget, on_engine=holds_engine.set))
                     await holds_engine.wait()
         finally:
             # The model must not be freed while an aborted transcription still runs on it.
