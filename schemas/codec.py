@@ -7,7 +7,7 @@ import msgspec
 from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalEvent
 from schemas.job import Job, Segment
-from schemas.state import JobRecord
+from schemas.state import IdempotencyRecord, JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
 
@@ -24,6 +24,7 @@ _heartbeat: Final = msgspec.json.Decoder(WorkerHeartbeat)
 _segments: Final = msgspec.json.Decoder(list[Segment])
 _job: Final = msgspec.json.Decoder(Job)
 _invalid: Final = msgspec.json.Decoder(InvalidJobNotice)
+_idempotency: Final = msgspec.json.Decoder(IdempotencyRecord)
 
 
 def encode(message: msgspec.Struct | list[Segment]) -> bytes:
@@ -74,3 +75,7 @@ def decode_job(data: bytes) -> Job:
 
 def decode_invalid_notice(data: bytes) -> InvalidJobNotice:
     return _decoding(_invalid, "dead-letter notice", data)
+
+
+def decode_idempotency_record(data: bytes) -> IdempotencyRecord:
+    return _decoding(_idempotency, "idempotency record", data)

@@ -13,7 +13,7 @@ import msgspec
 from schemas.api import ErrorBody, Health, JobAccepted, JobList
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import Job
-from schemas.state import JobRecord
+from schemas.state import IdempotencyRecord, JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
 
@@ -27,6 +27,7 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     CancelRequest,
     InvalidJobNotice,
     WorkerHeartbeat,
+    IdempotencyRecord,
 )
 API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health)
 
