@@ -218,6 +218,10 @@ def _version() -> str:
         return "unknown"
 
 
+# Read once at import: the lookup stats the file system, which the app factory (run on the event loop) must not.
+VERSION: Final = _version()
+
+
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
     _, components = schema_components(BODIES, REF)
@@ -225,7 +229,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "jetscribe",
-            "version": _version(),
+            "version": VERSION,
             "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
         },
         "paths": _paths(),

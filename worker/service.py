@@ -136,7 +136,9 @@ class Worker:
             settings, self._nc, store, topology.audio, downloader, worker_id=self.worker_id, model_name=name
         )
         self._runner = runner
-        heartbeat = Heartbeat(
+        # The device probe reads /proc/cpuinfo and initialises NVML: blocking, so off the event loop.
+        heartbeat = await asyncio.to_thread(
+            Heartbeat,
             topology.workers,
             worker_id=self.worker_id,
             model=name,
