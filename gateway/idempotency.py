@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -68,7 +69,14 @@ class Reservation:
             record = IdempotencyRecord(
                 state="in_flight", created_at=self._created_at, lease_until=_now() + timedelta(seconds=LEASE_S)
             )
-            self._revision = await self._bucket.update(self._kv_key, encode(record), last=self._revision)
+            try:
+                self._revision = await self._bucket.update(self._kv_key, encode(record), last=self._revision)
+            except KeyWrongLastSequenceError:
+                log.warning("idempotency key %s was taken over while its upload ran", self._kv_key)
+                return
+            except (NatsError, TimeoutError) as exc:
+                # The submission itself goes on; the lease is renewed on the next round if NATS is back.
+                log.warning("idempotency key %s: lease not renewed: %r", self._kv_key, exc)
 
     @contextlib.asynccontextmanager
     async def renewing(self) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import metadata, resources
 from typing import Any, Final
 
@@ -250,4 +251,5 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8")
+    body = await asyncio.to_thread((STATIC / "index.html").read_bytes)  # file I/O stays off the event loop
+    return web.Response(body=body, content_type="text/html", charset="utf-8")

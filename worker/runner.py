@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -269,7 +269,7 @@ class JobRunner:
                 clock = _Stopwatch()
                 reporter.stage("fetching", 0)
                 deadline.stage = "fetching the audio"
-                with self._temp_file(message.job_id) as path:
+                async with self._temp_file(message.job_id) as path:
                     size = await abort.guard(self._fetch(message, path))
                     fetch_s = clock.lap()
                     if size == 0:
@@ -314,27 +314,34 @@ class JobRunner:
         abort.check()
         return transcription, timings
 
-    @contextlib.contextmanager
-    def _temp_file(self, job_id: str) -> Iterator[Path]:
+    def _new_temp_file(self, job_id: str) -> Path:
         directory = self._settings.work_dir
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"jetscribe-{job_id}-", suffix=".audio", dir=directory)
         os.close(fd)
-        path = Path(name)
+        return Path(name)
+
+    @contextlib.asynccontextmanager
+    async def _temp_file(self, job_id: str) -> AsyncIterator[Path]:
+        """A temp file for the job's audio, removed afterwards; file system calls run in a thread."""
+        path = await asyncio.to_thread(self._new_temp_file, job_id)
         try:
             yield path
         finally:
-            path.unlink(missing_ok=True)
+            await asyncio.shield(asyncio.to_thread(path.unlink, missing_ok=True))
 
     async def _fetch(self, message: JobMessage, path: Path) -> int:
-        with path.open("wb") as dest:
+        dest = await asyncio.to_thread(path.open, "wb")
+        try:
             if message.audio_object is not None:
                 return await fetch_object(
                     self._js, message.audio_object, dest, timeout_s=self._settings.fetch_timeout_s
                 )
             assert message.audio_url is not None
             return await self._downloader.download(message.audio_url, dest)
+        finally:
+            await asyncio.shield(asyncio.to_thread(dest.close))
 
     # Endings ------------------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 
 from jetscribe.config import Settings
+from jetscribe.errors import FfmpegMissingError
+from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.jobstore import JobStore
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import ensure_topology
@@ -118,6 +120,9 @@ class Worker:
             resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
         )
         name = model_name(settings, path)
+        # Locate ffmpeg once, off the loop (a PATH search); a missing one fails each job with the reason.
+        with contextlib.suppress(FfmpegMissingError):
+            await asyncio.to_thread(ffmpeg_binary)
         engines = [
             await WhisperEngine.load(
                 path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
