@@ -35,6 +35,9 @@ def blockbuster() -> Iterator[BlockBuster]:
         # are start-up work, not a request's.
         for call in ("os.stat", "os.path.abspath"):
             detector.functions[call].can_block_in("gateway/app.py", {"create_app"})
+        # Settings read the CPU quota from /proc and /sys once, when they are built (at start-up; in tests, anywhere).
+        for call in ("io.TextIOWrapper.read", "io.BufferedReader.read", "os.stat"):
+            detector.functions[call].can_block_in("jetscribe/cpus.py", {"available_cpus"})
         yield detector
 
 

@@ -179,8 +179,9 @@ class WhisperEngine:
 
     async def run(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Transcribe in a thread. When `hooks.abort` fires, raise JobAbortedError at once: whisper.cpp
-        polls its abort callback only between encoder passes, which can take seconds, so the job ends
-        now and the model winds down behind it; `idle()` waits for that before the model is reused."""
+        stops only at its next 30 s window (see the module docstring), which can take seconds, so the
+        job ends now and the model winds down behind it; `idle()` waits for that before the model is
+        reused."""
         await self.idle()
         loop = asyncio.get_running_loop()
         audio_s = samples.size / SAMPLE_RATE

@@ -106,10 +106,12 @@ async def test_a_server_left_running_on_the_store_is_stopped_by_the_next_start(t
     await put_value(earlier, "job-1", b"queued")
     await asyncio.to_thread(earlier.stop)
     # A server on the same configuration whose owner is gone (as after a crash where no death signal reached it).
+    binary = await asyncio.to_thread(nats_server_binary)
     leftover = await asyncio.create_subprocess_exec(
-        nats_server_binary(), "-c", str(earlier.config_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        binary, "-c", str(earlier.config_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
+        await asyncio.wait_for(pid_file_names(earlier.pid_path, leftover.pid), 15)
         async with EmbeddedNats(tmp_path / "nats", port=port) as later:
             assert await asyncio.wait_for(leftover.wait(), 15) is not None
             assert later.pid != leftover.pid
@@ -118,6 +120,15 @@ async def test_a_server_left_running_on_the_store_is_stopped_by_the_next_start(t
         if leftover.returncode is None:
             leftover.kill()
             await leftover.wait()
+
+
+async def pid_file_names(path: Path, pid: int) -> None:
+    """Return once nats-server has written `pid` to its pid file (it is up)."""
+    while True:
+        written = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
+        if written.strip() == str(pid):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def test_the_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
