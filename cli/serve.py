@@ -1,4 +1,6 @@
-"""`jetscribe serve`: the whole service in one process — NATS (embedded unless configured), gateway, worker."""
+"""`jetscribe serve`: the whole service on one machine — NATS (embedded unless configured), the gateway in this
+process, and the worker in a child process (`cli.supervisor`) that is restarted if it dies, so a worker that
+runs out of memory never takes the gateway or the embedded nats-server with it."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ import logging
 import socket
 from typing import Final
 
+from cli.supervisor import WorkerSupervisor
 from gateway.main import GatewayServer, stop_event
 from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import ensure_topology
-from worker.service import Worker
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ async def serve(settings: Settings) -> None:
     log.info("model %s: %s", settings.whisper_model if settings.whisper_model_path is None else model.name, model)
     # The exit stack unwinds in reverse order of entry, which gives the shutdown order:
     # 1. stop accepting HTTP (in-flight requests finish, event streams end),
-    # 2. stop the worker (running jobs get the grace period, then go back to the queue),
+    # 2. stop the worker process (SIGTERM: running jobs get the grace period, then go back to the queue),
     # 3. drain the NATS connection (buffered publishes and acks are flushed),
     # 4. stop the embedded nats-server (it flushes JetStream to disk).
     async with contextlib.AsyncExitStack() as stack:
@@ -60,9 +62,9 @@ async def serve(settings: Settings) -> None:
         nc = await connect(settings, url, name="jetscribe-serve")
         stack.push_async_callback(close_connection, nc)
         topology = await ensure_topology(nc.jetstream(), settings)
-        await stack.enter_async_context(Worker(settings, nc))
+        worker = await stack.enter_async_context(WorkerSupervisor(settings, url, stopping))
         gateway = await stack.enter_async_context(GatewayServer(settings, nc, topology))
         log.info("jetscribe is ready at %s (API docs at %s/docs); Ctrl-C stops it", gateway.url, gateway.url)
         await stopping.wait()
-        log.info("stopping: HTTP, then the worker, then NATS")
+        log.info("stopping: HTTP, then the worker (process %s), then NATS", worker.pid)
     log.info("stopped")

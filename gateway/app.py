@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
 from nats.aio.client import Client
@@ -27,32 +30,63 @@ from schemas import names
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 JOB_ID = "{job_id:" + names.JOB_ID_PATTERN.removeprefix("^").removesuffix("$") + "}"
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error becomes `{"error": "..."}` with its status; foreign exceptions are translated here."""
+    """Every error becomes `{"error": "...", "request_id": "..."}` with its status; foreign exceptions are
+    translated here, and one nobody expected is logged with its traceback and answered 500. Every answer
+    not yet sent carries the request's id in `X-Request-Id`."""
+    request_id = request_id_of(request)
     try:
-        return await handler(request)
-    except QueueFullError as exc:
-        return error_response(exc.status, exc.message, {"Retry-After": str(exc.retry_after_s)})
-    except UnauthorizedError as exc:
-        return error_response(exc.status, exc.message, {"WWW-Authenticate": "Bearer"})
-    except GatewayError as exc:
-        return error_response(exc.status, exc.message)
-    except JobNotFoundError as exc:
-        return error_response(404, str(exc))
-    except ConcurrentUpdateError as exc:
-        return error_response(409, str(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        kept = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return error_response(exc.status, _http_error_message(request, exc), kept)
-    except (NatsError, TimeoutError) as exc:
-        log.warning("%s %s: NATS unavailable: %r", request.method, request.path, exc)
-        return error_response(503, f"the message broker is unavailable ({exc!r}); try again shortly")
+        response = await handler(request)
+    except ConnectionResetError:
+        raise  # the client left: there is nobody to answer
+    except Exception as exc:
+        response = _error_answer(request, exc, request_id)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's `X-Request-Id` when it is a sane token, else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _error_answer(request: web.Request, exc: Exception, request_id: str) -> web.Response:
+    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return error_response(status, message, headers, request_id=request_id)
+
+    match exc:
+        case QueueFullError():
+            return answer(exc.status, exc.message, {"Retry-After": str(exc.retry_after_s)})
+        case UnauthorizedError():
+            return answer(exc.status, exc.message, {"WWW-Authenticate": "Bearer"})
+        case GatewayError():
+            return answer(exc.status, exc.message)
+        case JobNotFoundError():
+            return answer(404, str(exc))
+        case ConcurrentUpdateError():
+            return answer(409, str(exc))
+        case web.HTTPException() if exc.status >= 400:
+            kept = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            return answer(exc.status, _http_error_message(request, exc), kept)
+        case web.HTTPException():
+            raise exc
+        case NatsError() | TimeoutError():
+            log.warning("%s %s: NATS unavailable: %r (request %s)", request.method, request.path, exc, request_id)
+            return answer(503, f"the message broker is unavailable ({exc!r}); try again shortly")
+    log.error("%s %s failed (request %s)", request.method, request.path, request_id, exc_info=exc)
+    return answer(
+        500,
+        f"the gateway failed unexpectedly while handling {request.method} {request.path}; it logged the cause "
+        f"under request id {request_id}: quote it when you report this",
+    )
 
 
 def _http_error_message(request: web.Request, exc: web.HTTPException) -> str:

@@ -8,6 +8,10 @@ under `/app/`: the page asks for the key itself).
 
 Tokens are compared as SHA-256 digests with `hmac.compare_digest`, against every configured key,
 so neither a key's length nor its position in the list shows in the response time.
+
+The same check answers `Expect: 100-continue` (`refusal`, called by the upload's expect handler, which
+aiohttp runs before any middleware): a client without a valid key is told 401 before it sends a byte
+of its upload.
 """
 
 from __future__ import annotations
@@ -51,21 +55,42 @@ def _refusal(message: str, challenge: str) -> web.Response:
     return error_response(401, message, {"WWW-Authenticate": challenge})
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a request to a guarded route unless it carries one of the configured API keys."""
-    api_keys = request.app[keys.SETTINGS].api_keys
-    if not api_keys or is_open(request.path):
-        return await handler(request)
+def _bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def refusal(request: web.Request) -> web.Response | None:
+    """The 401 answer for a request to a guarded route without one of the configured API keys, else None."""
+    api_keys = request.app[keys.SETTINGS].api_keys
+    if not api_keys or is_open(request.path):
+        return None
+    token = _bearer_token(request)
+    if token is None:
         return _refusal(
             f"{request.method} {request.path} needs an API key: send `Authorization: Bearer <API key>`",
             f'Bearer realm="{REALM}"',
         )
-    if not token_is_known(token.strip(), key_digests(api_keys)):
+    if not token_is_known(token, key_digests(api_keys)):
         return _refusal(
             "the API key is not valid for this service: check the key, or ask its operator for one",
             f'Bearer realm="{REALM}", error="invalid_token"',
         )
-    return await handler(request)
+    return None
+
+
+def caller_scope(request: web.Request) -> str:
+    """Whose request this is, for what callers must not share (idempotency keys): the SHA-256 of the API key
+    presented, or "anonymous" when the API is open. The one place a caller's identity is derived."""
+    token = _bearer_token(request)
+    if not request.app[keys.SETTINGS].api_keys or token is None:
+        return "anonymous"
+    return "key:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a request to a guarded route unless it carries one of the configured API keys."""
+    return refusal(request) or await handler(request)

@@ -73,8 +73,9 @@ class UnavailableError(GatewayError):
     status = 503
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, *, request_id: str | None = None
+) -> web.Response:
     """The JSON answer `{"error": message}` every error of the API gets."""
-    return web.Response(
-        status=status, body=encode(ErrorBody(error=message)), content_type="application/json", headers=headers
-    )
+    body = ErrorBody(error=message, request_id=request_id)
+    return web.Response(status=status, body=encode(body), content_type="application/json", headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import metadata, resources
 from typing import Any, Final
 
@@ -249,6 +250,10 @@ def _version() -> str:
         return "unknown"
 
 
+# Read once at import: the lookup stats the file system, which the app factory (run on the event loop) must not.
+VERSION: Final = _version()
+
+
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
     _, components = schema_components(BODIES, REF)
@@ -256,7 +261,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "jetscribe",
-            "version": _version(),
+            "version": VERSION,
             "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
         },
         "paths": _paths(),
@@ -277,4 +282,5 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8")
+    body = await asyncio.to_thread((STATIC / "index.html").read_bytes)  # file I/O stays off the event loop
+    return web.Response(body=body, content_type="text/html", charset="utf-8")

@@ -1,13 +1,15 @@
 """`POST /jobs`: stream the `audio` part into the object store, validate the fields, queue the job.
 
 Nothing outlives a refused submission: the partial or complete audio object, the job record and
-the idempotency reservation are removed again on every error path.
+the idempotency reservation are removed again on every error path. Every byte of every part counts
+against the body limit (`max_upload_bytes` plus `MULTIPART_OVERHEAD_BYTES`), unknown fields
+included, and a form has at most `MAX_FORM_PARTS` parts. The job message is checked with the
+worker's own decoder before it is published: what a worker would refuse is a 422 here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -15,13 +17,15 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError
 
 from gateway import keys
+from gateway.auth import caller_scope, refusal
 from gateway.errors import (
     BadRequestError,
     PayloadTooLargeError,
@@ -31,19 +35,26 @@ from gateway.errors import (
     UnsupportedMediaError,
     error_response,
 )
+from gateway.idempotency import IdempotencyKeys, fingerprint, record_key
 from gateway.publish import STREAM_FULL_ERR, publish_durably
-from gateway.uploads import ObjectUpload, format_bytes
+from gateway.uploads import AudioDigest, ObjectUpload, format_bytes
 from jetscribe.errors import UnsafeTargetError
 from jetscribe.netguard import check_public_url
-from schemas import JobMessage, JobRecord, Task, encode, names
+from schemas import JobMessage, JobRecord, SchemaError, Task, encode, names
 from schemas.api import JobAccepted
+from schemas.codec import decode_job_message
 from schemas.languages import WHISPER_LANGUAGES
+from schemas.state import IdempotencyRecord
+from schemas.submit import HttpUrl
 
 log = logging.getLogger(__name__)
 
 TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
 FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
 MAX_FIELD_BYTES: Final = 4096
+MAX_FORM_PARTS: Final = 16
+"""`audio`, the four fields, and room for a few a newer client might send."""
+READ_BYTES: Final = 64 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
 MAX_DISPLAY_NAME_CHARS: Final = 255
 RETRY_AFTER_S: Final = 5
@@ -55,14 +66,40 @@ MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
 class Submission:
     """What one `POST /jobs` has read so far."""
 
+    body_limit: int
+    """Bytes all parts together may hold."""
     language: str | None = None
     task: Task = "transcribe"
     webhook_url: str | None = None
     audio_url: str | None = None
     seen: set[str] = field(default_factory=set)
-    upload: ObjectUpload | None = None
+    upload: ObjectUpload | AudioDigest | None = None
     filename: str | None = None
     content_type: str | None = None
+    parts: int = 0
+    body_bytes: int = 0
+
+    def count(self, n: int) -> None:
+        """Count `n` more bytes of the body; 413 past the limit."""
+        self.body_bytes += n
+        if self.body_bytes > self.body_limit:
+            raise PayloadTooLargeError(
+                f"the form is larger than this service accepts ({self.body_limit} bytes: the upload limit plus "
+                f"{MULTIPART_OVERHEAD_BYTES} bytes for the other fields): send only `audio` (or `audio_url`), "
+                "`language`, `task` and `webhook_url`"
+            )
+
+    def fingerprint(self) -> str:
+        """What this submission asks for, as `gateway.idempotency.fingerprint` compares replays."""
+        return fingerprint(
+            {
+                "language": self.language,
+                "task": self.task,
+                "webhook_url": self.webhook_url,
+                "audio_url": self.audio_url,
+                "audio_sha256": self.upload.sha256_hex if self.upload is not None else None,
+            }
+        )
 
 
 def new_job_id() -> str:
@@ -98,44 +135,90 @@ async def parse_webhook_url(value: str, *, allow_private: bool, what: str = "web
     if len(url) > 2048:
         raise UnprocessableError(f"{what} is {len(url)} characters long; at most 2048 are accepted")
     try:
+        # The job message's own rule (schemas.submit.HttpUrl), which workers and webhook delivery hold it to.
+        msgspec.convert(url, HttpUrl)
+    except msgspec.ValidationError as exc:
+        raise UnprocessableError(
+            f"{what} {url!r} is not an absolute http:// or https:// URL: write the scheme in lower case and "
+            "percent-encode spaces (%20)"
+        ) from exc
+    try:
         await check_public_url(url, allow_private=allow_private, what=what)
     except UnsafeTargetError as exc:
         raise UnprocessableError(str(exc)) from exc
     return url
 
 
-async def read_field(part: BodyPartReader) -> str:
-    data = await part.read_chunk(MAX_FIELD_BYTES + 1)
-    if len(data) > MAX_FIELD_BYTES or await part.read_chunk(1):
-        raise BadRequestError(f"form field `{part.name}` is longer than {MAX_FIELD_BYTES} bytes")
+async def read_field(part: BodyPartReader, submission: Submission) -> str:
+    """The text of a field, however many socket reads it arrives in; 400 past `MAX_FIELD_BYTES`."""
+    data = bytearray()
+    # read_chunk returns what the stream has (possibly a few bytes): read to the part's end.
+    while chunk := await part.read_chunk(READ_BYTES):
+        submission.count(len(chunk))
+        data += chunk
+        if len(data) > MAX_FIELD_BYTES:
+            raise BadRequestError(f"form field `{part.name}` is longer than {MAX_FIELD_BYTES} bytes")
     try:
-        return data.decode(part.get_charset("utf-8"))
+        return bytes(data).decode(part.get_charset("utf-8"))
     except (UnicodeDecodeError, LookupError) as exc:
         raise BadRequestError(f"form field `{part.name}` is not valid UTF-8 text: {exc}") from exc
 
 
 async def submit_job(request: web.Request) -> web.Response:
     """Accept an upload and queue it as a job: `202 {"job_id"}` with `Location: /jobs/{id}`."""
-    app = request.app
     _require_multipart(request)
-    job_id = new_job_id()
-    idempotency_key = _idempotency_kv_key(request)
-    if idempotency_key is not None:
-        existing = await _reserve_idempotency_key(app, idempotency_key, job_id)
-        if existing is not None:
-            return _accepted(existing, replayed=True)
+    idempotency_key = _idempotency_key(request)
+    if idempotency_key is None:
+        job_id, _ = await _submit(request)
+        return _accepted(job_id, replayed=False)
+    idempotency = IdempotencyKeys(request.app[keys.TOPOLOGY].idempotency)
+    begun = await idempotency.begin(record_key(caller_scope(request), idempotency_key))
+    if isinstance(begun, IdempotencyRecord):
+        return await _replay(request, begun)
     try:
-        await _refuse_when_queue_full(app)
-        if (too_large := _declared_too_large(request)) is not None:
-            raise too_large
-        submission = await _read_form(request, job_id)
-        await _queue(app, job_id, submission)
+        async with begun.renewing():
+            job_id, request_fingerprint = await _submit(request)
     except BaseException:
-        if idempotency_key is not None:
-            await asyncio.shield(_release_idempotency_key(app, idempotency_key))
+        await asyncio.shield(begun.release())
         raise
-    app[keys.METRICS].jobs_submitted.inc()
+    try:
+        await begun.complete(request_fingerprint=request_fingerprint, job_id=job_id)
+    except Exception:
+        # The job exists: answer it. The key's lease runs out, and a retry after that makes a second job.
+        log.exception("job %s: its Idempotency-Key could not be recorded", job_id)
     return _accepted(job_id, replayed=False)
+
+
+async def _submit(request: web.Request) -> tuple[str, str]:
+    """Read, store and queue one submission; returns its job id and its fingerprint."""
+    app = request.app
+    await _refuse_when_queue_full(app)
+    if (too_large := _declared_too_large(request)) is not None:
+        raise too_large
+    job_id = new_job_id()
+    upload = ObjectUpload(app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=app[keys.SETTINGS].max_upload_bytes)
+    submission = await _read_form(request, upload)
+    await _queue(app, job_id, submission)
+    app[keys.METRICS].jobs_submitted.inc()
+    if submission.audio_url is None:
+        app[keys.METRICS].upload_bytes.inc(upload.size)
+        log.info("job %s: received %s of audio", job_id, format_bytes(upload.size))
+    else:
+        log.info("job %s: audio to be fetched from its audio_url", job_id)
+    return job_id, submission.fingerprint()
+
+
+async def _replay(request: web.Request, first: IdempotencyRecord) -> web.Response:
+    """A request with the key of a finished one: the same job if it asks the same, else 422."""
+    if (too_large := _declared_too_large(request)) is not None:
+        raise too_large
+    submission = await _read_form(request, AudioDigest(max_bytes=request.app[keys.SETTINGS].max_upload_bytes))
+    if submission.fingerprint() != first.fingerprint or first.job_id is None:
+        raise UnprocessableError(
+            "this Idempotency-Key was used for a different request (other fields or other audio): "
+            "send the same request again to get its job, or use a new key for a new job"
+        )
+    return _accepted(first.job_id, replayed=True)
 
 
 def _declared_too_large(request: web.Request) -> PayloadTooLargeError | None:
@@ -151,7 +234,10 @@ def _declared_too_large(request: web.Request) -> PayloadTooLargeError | None:
 
 
 async def expect_upload(request: web.Request) -> web.Response | None:
-    """`Expect: 100-continue`: refuse an oversized upload before the client sends it, else let it come."""
+    """`Expect: 100-continue`: refuse an unauthenticated or oversized upload before the client sends it, else
+    let it come. aiohttp calls this before any middleware, so the API key is checked here too."""
+    if (unauthorized := refusal(request)) is not None:
+        return unauthorized
     too_large = _declared_too_large(request)
     if too_large is not None:
         return error_response(too_large.status, too_large.message)
@@ -179,14 +265,16 @@ def _require_multipart(request: web.Request) -> None:
         )
 
 
-async def _read_form(request: web.Request, job_id: str) -> Submission:
-    """Read every part; the audio goes straight to the object store, fields are checked as they arrive."""
-    submission = Submission()
+async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest) -> Submission:
+    """Read every part; the audio goes to `sink` (the object store, or a digest), fields are checked as they
+    arrive. On any error the sink's partial audio is discarded."""
+    settings = request.app[keys.SETTINGS]
+    submission = Submission(body_limit=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
     try:
         try:
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
-                await _read_part(request, job_id, part, submission)
+                await _read_part(request, sink, part, submission)
         except (ValueError, BadHttpMessage) as exc:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
         upload = submission.upload
@@ -203,38 +291,50 @@ async def _read_form(request: web.Request, job_id: str) -> Submission:
             raise BadRequestError("the `audio` part is empty (0 bytes): send a non-empty audio file")
         await upload.commit(description=_describe(submission))
     except BaseException:
-        if submission.upload is not None:
-            await asyncio.shield(submission.upload.discard())
+        await asyncio.shield(sink.discard())
         raise
-    request.app[keys.METRICS].upload_bytes.inc(upload.size)
-    log.info("job %s: received %s of audio", job_id, format_bytes(upload.size))
     return submission
 
 
 async def _read_part(
-    request: web.Request, job_id: str, part: BodyPartReader | MultipartReader, submission: Submission
+    request: web.Request,
+    sink: ObjectUpload | AudioDigest,
+    part: BodyPartReader | MultipartReader,
+    submission: Submission,
 ) -> None:
     settings = request.app[keys.SETTINGS]
+    submission.parts += 1
+    if submission.parts > MAX_FORM_PARTS:
+        raise BadRequestError(
+            f"the form has more than {MAX_FORM_PARTS} parts: send `audio`, and `language`, `task` and "
+            "`webhook_url` if needed"
+        )
     if isinstance(part, MultipartReader):
         raise BadRequestError("nested multipart parts are not supported: send `audio` as a plain file part")
     name = part.name
     if name == "audio":
         if submission.upload is not None:
             raise BadRequestError("the form has more than one `audio` part: send exactly one audio file per job")
-        submission.upload = ObjectUpload(
-            request.app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=settings.max_upload_bytes
-        )
+        submission.upload = sink
         submission.filename = part.filename
         submission.content_type = part.headers.get("Content-Type")
-        await submission.upload.write_from(part.read_chunk)
+
+        async def counted(n: int) -> bytes:
+            data = await part.read_chunk(n)
+            submission.count(len(data))
+            return data
+
+        await sink.write_from(counted)
         return
     if name not in FIELDS:
-        await part.release()
+        # Ignored (forward compatible), but read through the same limit as everything else.
+        while chunk := await part.read_chunk(READ_BYTES):
+            submission.count(len(chunk))
         return
     if name in submission.seen:
         raise BadRequestError(f"the form has more than one `{name}` field")
     submission.seen.add(name)
-    value = await read_field(part)
+    value = await read_field(part, submission)
     if name == "language":
         submission.language = parse_language(value)
     elif name == "task":
@@ -278,13 +378,23 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
     record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
     created = False
     try:
+        _check_as_a_worker_will(message)
         # Listed before its record exists, so that the job-list indexer finds it listed already.
         await app[keys.JOB_LIST].add_submission(record)
         created = await app[keys.JOB_STORE].create(record) is not None
         await publish_job(app, message)
     except BaseException:
-        await asyncio.shield(_undo(app, job_id, record_created=created))
+        await asyncio.shield(_undo(app, job_id, record_created=created, audio_stored=submission.upload is not None))
         raise
+
+
+def _check_as_a_worker_will(message: JobMessage) -> None:
+    """Decode the message about to be published with the workers' decoder (msgspec checks constraints only
+    when decoding, so a Struct built here is unchecked): what a worker would dead-letter is a 422 now."""
+    try:
+        decode_job_message(encode(message))
+    except SchemaError as exc:
+        raise UnprocessableError(f"the job cannot be queued as submitted: {exc}") from exc
 
 
 async def publish_job(app: web.Application, message: JobMessage) -> None:
@@ -315,45 +425,21 @@ async def _refuse_when_queue_full(app: web.Application) -> None:
         raise _queue_full(app)
 
 
-async def _undo(app: web.Application, job_id: str, *, record_created: bool) -> None:
+async def _undo(app: web.Application, job_id: str, *, record_created: bool, audio_stored: bool) -> None:
     topology = app[keys.TOPOLOGY]
     try:
         if record_created:
             await topology.jobs.purge(job_id)
-        await topology.audio.delete(job_id)
+        if audio_stored:
+            await topology.audio.delete(job_id)
     except Exception:
         log.exception("job %s: could not remove the refused job's record or audio", job_id)
 
 
-def _idempotency_kv_key(request: web.Request) -> str | None:
+def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise BadRequestError(f"Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY_CHARS} characters (got {len(key)})")
-    # KV keys allow a narrow alphabet; a digest maps any header value onto it.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-async def _reserve_idempotency_key(app: web.Application, kv_key: str, job_id: str) -> str | None:
-    """Bind the key to `job_id` (compare-and-set); returns the job id bound earlier, if any."""
-    bucket = app[keys.TOPOLOGY].idempotency
-    for _ in range(3):
-        try:
-            await bucket.create(kv_key, job_id.encode())
-            return None
-        except KeyWrongLastSequenceError:
-            pass
-        try:
-            entry = await bucket.get(kv_key)
-        except NotFoundError:
-            continue  # released by a failed submission in between: try to reserve it again
-        return (entry.value or b"").decode()
-    raise UnavailableError("the Idempotency-Key is being reserved and released concurrently; retry the request")
-
-
-async def _release_idempotency_key(app: web.Application, kv_key: str) -> None:
-    try:
-        await app[keys.TOPOLOGY].idempotency.purge(kv_key)
-    except Exception:
-        log.exception("could not release idempotency key %s", kv_key)
+    return key

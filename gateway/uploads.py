@@ -89,6 +89,11 @@ class ObjectUpload:
             await self._publish_chunk(bytes(buffer))
         return self.size
 
+    @property
+    def sha256_hex(self) -> str:
+        """SHA-256 of the bytes written so far."""
+        return self._digest.hexdigest()
+
     async def commit(self, *, description: str | None = None) -> None:
         """Wait for every chunk's acknowledgement, then publish the meta message that makes the object readable."""
         while self._pending:
@@ -129,3 +134,34 @@ class ObjectUpload:
         future = self._pending.popleft()
         # publish_async's future has no deadline of its own: an ack lost in an outage would wait forever.
         await asyncio.wait_for(future, ACK_TIMEOUT_S)
+
+
+class AudioDigest:
+    """A sink with `ObjectUpload`'s interface that keeps nothing: it counts and hashes the audio of a replayed
+    idempotent request, to compare it with the first one's."""
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._digest = sha256()
+        self.size = 0
+
+    @property
+    def sha256_hex(self) -> str:
+        return self._digest.hexdigest()
+
+    async def write_from(self, read: Reader) -> int:
+        while data := await read(CHUNK_BYTES):
+            self.size += len(data)
+            if self.size > self._max_bytes:
+                raise PayloadTooLargeError(
+                    f"the audio is larger than this service's upload limit of {format_bytes(self._max_bytes)} "
+                    f"({self._max_bytes} bytes): send a shorter or more compressed file"
+                )
+            self._digest.update(data)
+        return self.size
+
+    async def commit(self, *, description: str | None = None) -> None:
+        """Nothing to make visible."""
+
+    async def discard(self) -> None:
+        """Nothing to drop."""

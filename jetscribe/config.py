@@ -34,6 +34,7 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 GiB: Final = 1 << 30
 MiB: Final = 1 << 20
 DAY_S: Final = 86_400
+HOUR_S: Final = 3_600
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -100,6 +101,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Replicas of every stream and bucket: 1 on a single server, 3 in a cluster."""
     max_queued_jobs: Positive = 100_000
     """Back-pressure: submissions beyond this many waiting jobs are refused (HTTP 429)."""
+    idempotency_window_s: PositiveFloat = DAY_S
+    """How long an `Idempotency-Key` of `POST /jobs` is remembered; a key used again after that makes a new job."""
     dedupe_window_s: PositiveFloat = 600.0
     """How long JetStream remembers a `Nats-Msg-Id`: a job published again within it is not queued twice."""
     events_max_age_s: PositiveFloat = 7 * DAY_S
@@ -139,6 +142,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     next audio is fetched and decoded meanwhile; 0 waits until the current transcription should be over."""
     work_dir: Path | None = None
     """Where the worker keeps temporary audio files; default the system temp directory."""
+    max_audio_s: PositiveFloat = 4 * HOUR_S
+    """Longest audio a job may have; longer audio fails the job at once. Decoded audio takes 64 KB a second
+    (230 MB an hour), and each worker slot holds at most this much of it (see docs/deploy.md, sizing)."""
+    job_timeout_s: PositiveFloat = 600.0
+    """Wall-clock limit of a job beyond the time its audio's length allows: fetching, decoding, loading."""
+    job_timeout_per_audio_s: PositiveFloat = 3.0
+    """Seconds a job may run per second of audio, on top of `job_timeout_s`; past the sum it is stopped and failed."""
 
     # Webhooks
     webhook_secret: str | None = None

@@ -94,13 +94,28 @@ async def _copy_chunks(
             received += len(batch)
             written += sum(len(b) for b in batch)
             if writing is not None:
-                await writing
+                # Shielded: cancelling the await must not mark the write done while its thread still runs.
+                await asyncio.shield(writing)
             writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
         if writing is not None:
-            await writing
+            await asyncio.shield(writing)
     finally:
         # A thread cannot be cancelled: let a running write finish before the caller closes the file.
-        if writing is not None and not writing.done():
-            await asyncio.wait([writing])
+        if writing is not None:
+            await _outlast(writing)
         await subscription.unsubscribe()
     return written
+
+
+async def _outlast(writing: asyncio.Future[None]) -> None:
+    """Wait until `writing` is done, through any number of cancellations (re-raised once it is)."""
+    cancelled = False
+    while not writing.done():
+        try:
+            await asyncio.wait([writing])
+        except asyncio.CancelledError:
+            cancelled = True
+    if not writing.cancelled():
+        writing.exception()  # retrieved: what the caller sees is the error it is already raising
+    if cancelled:
+        raise asyncio.CancelledError

@@ -148,9 +148,9 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
         js,
         api.KeyValueConfig(
             bucket=names.IDEMPOTENCY_BUCKET,
-            description="Idempotency-Key header → job id",
+            description="Idempotency-Key of POST /jobs (scoped to the caller) → request fingerprint and job id",
             history=1,
-            ttl=settings.job_ttl_s,
+            ttl=settings.idempotency_window_s,
             storage=api.StorageType.FILE,
             replicas=replicas,
         ),

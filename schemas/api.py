@@ -19,6 +19,8 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
     error: str
     detail: Any = None
+    request_id: str | None = None
+    """The request's id, also in the `X-Request-Id` header and in the gateway's log: quote it when reporting."""
 
 
 class JobList(msgspec.Struct, kw_only=True):

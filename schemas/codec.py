@@ -9,7 +9,7 @@ from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalEvent
 from schemas.job import Job, Segment
 from schemas.joblist import JobListEntry, JobListPlace
-from schemas.state import JobRecord
+from schemas.state import IdempotencyRecord, JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
 
@@ -30,6 +30,7 @@ _job_list: Final = msgspec.json.Decoder(JobList)
 _health: Final = msgspec.json.Decoder(Health)
 _list_entry: Final = msgspec.json.Decoder(JobListEntry)
 _list_place: Final = msgspec.json.Decoder(JobListPlace)
+_idempotency: Final = msgspec.json.Decoder(IdempotencyRecord)
 
 
 def encode(message: msgspec.Struct | list[Segment]) -> bytes:
@@ -96,3 +97,7 @@ def decode_job_list(data: bytes) -> JobList:
 
 def decode_health(data: bytes) -> Health:
     return _decoding(_health, "health report", data)
+
+
+def decode_idempotency_record(data: bytes) -> IdempotencyRecord:
+    return _decoding(_idempotency, "idempotency record", data)

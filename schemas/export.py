@@ -14,7 +14,7 @@ from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import Job
 from schemas.joblist import JobListEntry, JobListPlace
-from schemas.state import JobRecord
+from schemas.state import IdempotencyRecord, JobRecord
 from schemas.submit import JobMessage
 from schemas.workers import WorkerHeartbeat
 
@@ -30,6 +30,7 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     WorkerHeartbeat,
     JobListEntry,
     JobListPlace,
+    IdempotencyRecord,
 )
 API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health, HealthSummary)
 

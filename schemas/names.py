@@ -138,3 +138,9 @@ def direct_get_subject(stream: str) -> str:
 
 # Headers.
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+
+def handback_msg_id(job_id: str, stream_seq: int) -> str:
+    """`Nats-Msg-Id` of a job message a worker publishes again when it hands the job back on shutdown:
+    unique per handed-back delivery (its stream sequence), so a retried hand-back is stored once."""
+    return f"{job_id}.handback.{stream_seq}"

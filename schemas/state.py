@@ -7,6 +7,7 @@ object store (`transcript_object`), so the record stays small however long the a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -81,3 +82,22 @@ class JobRecord(msgspec.Struct, kw_only=True):
             timings=self.timings,
             filename=self.filename,
         )
+
+
+class IdempotencyRecord(msgspec.Struct, kw_only=True):
+    """What the gateway remembers of one `Idempotency-Key`, in `jetscribe_idempotency` under a digest of the
+    caller's scope and the key: the first request's fingerprint, its state, and the job it made.
+
+    `in_flight` while the first request streams its upload (the reservation is a lease, renewed while the
+    upload lasts, so a gateway that died mid-upload frees the key within `lease_until`); `done` once the job
+    is queued. A replay with the same fingerprint gets the same job; with another fingerprint, 422; while
+    in flight, 409.
+    """
+
+    state: Literal["in_flight", "done"]
+    fingerprint: str | None = None
+    """SHA-256 (hex) of the request: its fields as the gateway read them and the SHA-256 of its audio."""
+    job_id: str | None = None
+    created_at: datetime
+    lease_until: datetime | None = None
+    """An `in_flight` reservation not renewed by then is abandoned: another request may take the key over."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -22,6 +23,25 @@ if TYPE_CHECKING:
     from worker.service import Worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
+PACKAGES = ["schemas", "jetscribe", "gateway", "worker", "client", "cli"]
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fails any test in which jetscribe's own code makes a blocking call on a running event loop (file I/O,
+    sleep, a blocking socket, a lock), as aiohttp's own test suite does. Blocking work belongs in a thread."""
+    with blockbuster_ctx(PACKAGES) as detector:
+        # The app factory runs once, before the gateway serves anything: its file look-ups (static route, spec)
+        # are start-up work, not a request's.
+        for call in ("os.stat", "os.path.abspath"):
+            detector.functions[call].can_block_in("gateway/app.py", {"create_app"})
+        # So does reading the web page's few files into memory while the app is built.
+        for call in ("os.listdir", "os.stat", "io.BufferedReader.read"):
+            detector.functions[call].can_block_in("gateway/webpage.py", {"_files"})
+        # Settings read the CPU quota from /proc and /sys once, when they are built (at start-up; in tests, anywhere).
+        for call in ("io.TextIOWrapper.read", "io.BufferedReader.read", "os.stat"):
+            detector.functions[call].can_block_in("jetscribe/cpus.py", {"available_cpus"})
+        yield detector
 
 
 @pytest.fixture(scope="session")

@@ -163,3 +163,80 @@ async def test_serve_uses_a_configured_nats_server_instead_of_embedding_one(
         shut_down(service)
     assert f"using NATS at {nats_server.url}" in service.text()
     assert "embedded NATS" not in service.text()
+
+
+def is_running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, dead but not yet reaped by whoever adopted it, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat.rsplit(") ", 1)[-1].startswith("Z")
+
+
+async def gone(pid: int, within_s: float = 30.0) -> bool:
+    """Whether the process `pid` has ended within `within_s`."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        if not is_running(pid):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def worker_pids(url: str) -> list[int]:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/health") as response:
+        return [w["pid"] for w in (await response.json())["workers"]]
+
+
+async def test_a_killed_worker_is_restarted_while_the_gateway_keeps_serving(healthy: Service) -> None:
+    [first] = await worker_pids(healthy.url)
+    assert first != healthy.process.pid, "the worker runs in a process of its own"
+
+    os.kill(first, signal.SIGKILL)
+    async with aiohttp.ClientSession() as session, session.get(f"{healthy.url}/livez") as response:
+        assert response.status == 200
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while (pids := await worker_pids(healthy.url)) in ([], [first]):
+        assert asyncio.get_running_loop().time() < deadline, healthy.text()[-3000:]
+        await asyncio.sleep(0.5)
+
+    assert healthy.process.poll() is None
+    assert pids != [first] and "died (status -9); starting another" in healthy.text()
+    async with JetscribeClient(healthy.url) as client:
+        job = await client.wait(await client.submit(AUDIO / "en1.wav", language="en"))
+    assert job.status == "done", job.error
+
+
+async def test_serve_killed_outright_leaves_no_nats_server_and_starts_again(tmp_path: Path) -> None:
+    first = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
+    try:
+        await wait_healthy(first)
+        nats_pid = embedded_pid(first)
+        [worker_pid] = await worker_pids(first.url)
+        assert nats_pid is not None
+        first.process.kill()
+        first.process.wait()
+        assert await gone(nats_pid), "the embedded nats-server outlived its owner"
+        assert await gone(worker_pid), "the worker outlived its owner"
+    finally:
+        shut_down(first)
+
+    second = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
+    try:
+        await wait_healthy(second)
+        async with JetscribeClient(second.url) as client:
+            job = await client.wait(await client.submit(AUDIO / "en2.wav", language="en"))
+        assert job.status == "done", job.error
+        assert ctrl_c(second) == 0
+    finally:
+        shut_down(second)
+
+
+async def test_serve_refuses_a_store_another_live_process_serves(tmp_path: Path) -> None:
+    async with EmbeddedNats(tmp_path / "data" / "nats"):
+        refused = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
+        code = await asyncio.to_thread(refused.process.wait, STOP_TIMEOUT_S)
+
+    assert code == 1
+    assert f"another process (pid {os.getpid()}) runs an embedded nats-server on" in refused.text()

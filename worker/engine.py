@@ -4,6 +4,17 @@ pywhispercpp keeps decode parameters between calls, so every job sets all of the
 runs in a thread (whisper.cpp releases the GIL); progress, new segments and the abort check are
 callbacks fired on that thread. Segments and word timings are read straight from the whisper.cpp
 context after `whisper_full`.
+
+Long audio goes to whisper.cpp in chunks of `CHUNK_S`, because of how whisper.cpp (1.8) stops:
+it computes the log-mel spectrogram of everything it is given before the first window (CPU time
+in proportion to the audio's length, 2.4 s per 10 min on 2 cores, and 32 KB per audio second), and
+it polls its abort callback only inside decoder graph runs on the CPU backend (on the GPU not at
+all). Our encoder-begin callback refuses the next 30 s window once a job is aborted, so an abort
+is honoured within one window plus one chunk's spectrogram however long the audio. Chunk
+boundaries follow whisper's own seeking: a segment that ends within `CHUNK_EDGE_S` of a chunk's end
+may be cut by it, so it is dropped and the next chunk starts at its beginning; time stamps are
+shifted back onto the original timeline. Audio shorter than a chunk is transcribed in one call,
+exactly as before.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import numpy as np
 from pywhispercpp.model import Model
 
 from jetscribe.errors import ModelError
-from schemas import DecodeOptions, Segment, Task
+from schemas import DecodeOptions, Segment, Task, Word
 from worker.abort import AbortSignal
 from worker.decode import SAMPLE_RATE, Samples
 from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError
@@ -30,6 +41,10 @@ from worker.words import CENTISECONDS, TokenPiece, merge_words
 log = logging.getLogger(__name__)
 
 WARMUP_SECONDS: Final = 1.0
+CHUNK_S: Final = 300.0
+"""Seconds of audio per whisper.cpp call (see the module docstring)."""
+CHUNK_EDGE_S: Final = 5.0
+"""A segment ending within this many seconds of a chunk's end is left to the next chunk."""
 GREEDY_BEST_OF: Final = 5
 RTF_SMOOTHING: Final = 0.3
 """Weight of the newest job in the engine's running estimate of seconds per second of audio."""
@@ -115,7 +130,7 @@ class WhisperEngine:
                 "run workers with a multilingual model (e.g. WHISPER_MODEL=base)"
             )
 
-    def _configure(self, request: DecodeRequest, hooks: Hooks) -> None:
+    def _configure(self, request: DecodeRequest, hooks: Hooks, chunk: _Chunk) -> None:
         params = self._params
         options = request.options
         beam = options.beam_size > 1
@@ -126,7 +141,7 @@ class WhisperEngine:
         )
         params.beam_search = {"beam_size": options.beam_size if beam else -1, "patience": -1.0}
         params.greedy = {"best_of": GREEDY_BEST_OF}
-        params.language = request.language or ("" if self.multilingual else "en")
+        params.language = chunk.language or request.language or ("" if self.multilingual else "en")
         params.detect_language = False
         params.translate = request.task == "translate"
         params.temperature = options.temperature
@@ -147,16 +162,26 @@ class WhisperEngine:
         def on_new_segments(ctx: object, n_new: int, *_: object) -> None:
             total = pw.whisper_full_n_segments(ctx)
             for index in range(total - n_new, total):
-                hooks.on_segment(self._segment(index, words=False, limit=None))
+                segment = self._segment(index, words=False, chunk=chunk)
+                # Only segments this chunk keeps go out live; the rest come again from the next chunk.
+                if chunk.edge_s is not None and segment.end - chunk.offset_s >= chunk.edge_s:
+                    return
+                hooks.on_segment(segment)
 
-        pw.assign_progress_callback(params, lambda percent, *_: hooks.on_progress(int(percent)))
+        def on_progress(percent: int, *_: object) -> None:
+            hooks.on_progress(int(100 * (chunk.offset_s + chunk.duration_s * percent / 100) / chunk.total_s))
+
+        pw.assign_progress_callback(params, on_progress)
         pw.assign_new_segment_callback(params, on_new_segments)
         pw.assign_abort_callback(params, lambda *_: hooks.abort.is_set())
+        # Called before each 30 s window on every backend: returning False ends whisper_full there.
+        pw.assign_encoder_begin_callback(params, lambda *_: not hooks.abort.is_set())
 
     async def run(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Transcribe in a thread. When `hooks.abort` fires, raise JobAbortedError at once: whisper.cpp
-        polls its abort callback only between encoder passes, which can take seconds, so the job ends
-        now and the model winds down behind it; `idle()` waits for that before the model is reused."""
+        stops only at its next 30 s window (see the module docstring), which can take seconds, so the
+        job ends now and the model winds down behind it; `idle()` waits for that before the model is
+        reused."""
         await self.idle()
         loop = asyncio.get_running_loop()
         audio_s = samples.size / SAMPLE_RATE
@@ -205,39 +230,60 @@ class WhisperEngine:
     def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted."""
         self.check(request)
-        self._configure(request, hooks)
-        ctx = self._ctx
-        status = pw.whisper_full(ctx, self._params, samples, samples.size)
+        total = samples.size
+        total_s = total / SAMPLE_RATE
+        segments: list[Segment] = []
+        language = request.language
+        start = 0
+        while True:
+            end = min(total, start + int(CHUNK_S * SAMPLE_RATE))
+            chunk = _Chunk(
+                offset_s=start / SAMPLE_RATE,
+                duration_s=(end - start) / SAMPLE_RATE,
+                total_s=total_s,
+                first_index=len(segments),
+                edge_s=None if end == total else (end - start) / SAMPLE_RATE - CHUNK_EDGE_S,
+                language=language,
+            )
+            found = self._transcribe_chunk(samples[start:end], request, hooks, chunk)
+            # Whisper detects the language once, in the first chunk; the others keep it, as one call would.
+            language = language or pw.whisper_lang_str(pw.whisper_full_lang_id(self._ctx))
+            kept = found if chunk.edge_s is None else _before_edge(found, chunk)
+            segments.extend(kept)
+            if end == total:
+                break
+            start += _advance(found, kept, chunk)
+        assert language is not None
+        return Transcription(segments=segments, language=language, duration_secs=round(total_s, 3))
+
+    def _transcribe_chunk(self, samples: Samples, request: DecodeRequest, hooks: Hooks, chunk: _Chunk) -> list[Segment]:
+        """Segments of one chunk, on the original timeline."""
+        self._configure(request, hooks, chunk)
+        status = pw.whisper_full(self._ctx, self._params, samples, samples.size)
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
         if status != 0:
             raise RetryableError(f"whisper.cpp failed with status {status}")
-        duration = samples.size / SAMPLE_RATE
-        segments = [
-            self._segment(i, words=request.options.word_timestamps, limit=duration)
-            for i in range(pw.whisper_full_n_segments(ctx))
-        ]
-        if request.language:
-            language = request.language
-        else:
-            language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))
-        return Transcription(segments=segments, language=language, duration_secs=round(duration, 3))
+        words = request.options.word_timestamps
+        return [self._segment(i, words=words, chunk=chunk) for i in range(pw.whisper_full_n_segments(self._ctx))]
 
-    def _segment(self, index: int, *, words: bool, limit: float | None) -> Segment:
+    def _segment(self, index: int, *, words: bool, chunk: _Chunk) -> Segment:
+        """Segment `index` of the last whisper_full call, shifted by the chunk's offset."""
         ctx = self._ctx
-        start = pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS
-        end = pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS
-        if limit is not None:
-            start, end = min(start, limit), min(end, limit)
-        end = max(start, end)
+        limit = chunk.duration_s
+        start = min(pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS, limit)
+        end = max(start, min(pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS, limit))
         text = pw.whisper_full_get_segment_text(ctx, index).decode("utf-8", "replace").strip()
+        found = merge_words(self._pieces(index), start, end) if words else []
+        offset = chunk.offset_s
         return Segment(
-            index=index,
-            start=start,
-            end=end,
+            index=chunk.first_index + index,
+            start=round(start + offset, 3),
+            end=round(end + offset, 3),
             text=text,
-            words=merge_words(self._pieces(index), start, end) if words else [],
-        )
+            words=[Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
+                        probability=w.probability) for w in found],
+        )  # fmt: skip
 
     def _pieces(self, index: int) -> list[TokenPiece]:
         ctx = self._ctx
@@ -249,3 +295,40 @@ class WhisperEngine:
                 continue
             pieces.append(TokenPiece(pw.whisper_token_to_bytes(ctx, data.id), data.t0, data.t1, float(data.p)))
         return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Where one whisper.cpp call sits in the job's audio."""
+
+    offset_s: float
+    duration_s: float
+    total_s: float
+    first_index: int
+    """Index of the chunk's first segment in the whole transcript."""
+    edge_s: float | None
+    """Chunk-relative time from which segments are left to the next chunk; None for the last chunk."""
+    language: str | None
+    """The language to use: requested, or detected in the first chunk."""
+
+
+def _before_edge(found: list[Segment], chunk: _Chunk) -> list[Segment]:
+    """The leading segments of a chunk that end before its edge."""
+    assert chunk.edge_s is not None
+    kept: list[Segment] = []
+    for segment in found:
+        if segment.end - chunk.offset_s >= chunk.edge_s:
+            break
+        kept.append(segment)
+    return kept
+
+
+def _advance(found: list[Segment], kept: list[Segment], chunk: _Chunk) -> int:
+    """Samples from this chunk's start to the next one's: the first dropped segment's start, or the edge."""
+    assert chunk.edge_s is not None
+    dropped = found[len(kept) :]
+    next_s = dropped[0].start - chunk.offset_s if dropped else chunk.edge_s
+    if kept:
+        next_s = max(next_s, kept[-1].end - chunk.offset_s)
+    # Segments never exceed one 30 s window, so this is well past the chunk's start; the floor guards the loop.
+    return max(int(next_s * SAMPLE_RATE), int(CHUNK_EDGE_S * SAMPLE_RATE))

@@ -5,9 +5,10 @@ WorkerError
 ├── PermanentError      the job can never succeed as submitted: fail it and term() the message
 │   ├── AudioMissingError   the audio object or URL does not exist
 │   ├── AudioTooLargeError  the audio at a URL exceeds the size limit
-│   ├── BadAudioError       ffmpeg cannot decode it, it has no audio stream, or it is empty
+│   ├── AudioTooLongError   the audio lasts longer than `max_audio_s` (by its header or while decoding)
+│   ├── BadAudioError       ffmpeg cannot decode it, it has no audio stream, is empty, or is not an accepted format
 │   └── UnsupportedJobError the loaded model cannot do what the job asks
-└── JobAbortedError     the job was cancelled, or the worker is handing it back (carries the reason)
+└── JobAbortedError     the job was cancelled, timed out, or the worker is handing it back (carries the reason)
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Literal
 
 from jetscribe.errors import JetscribeError
 
-AbortReason = Literal["cancelled", "handback"]
+AbortReason = Literal["cancelled", "handback", "timeout"]
+"""Why a job stopped early: a cancel request, a worker shutting down, or the job's wall-clock limit."""
 
 
 class WorkerError(JetscribeError):
@@ -39,6 +41,10 @@ class AudioTooLargeError(PermanentError):
     """The audio is larger than the configured limit."""
 
 
+class AudioTooLongError(PermanentError):
+    """The audio lasts longer than the configured maximum duration."""
+
+
 class BadAudioError(PermanentError):
     """The audio cannot be decoded, has no audio stream, or holds no samples."""
 
@@ -48,7 +54,7 @@ class UnsupportedJobError(PermanentError):
 
 
 class JobAbortedError(WorkerError):
-    """The job stopped before finishing because it was cancelled or is being handed back."""
+    """The job stopped before finishing: cancelled, past its time limit, or being handed back."""
 
     def __init__(self, reason: AbortReason) -> None:
         super().__init__(f"job aborted: {reason}")

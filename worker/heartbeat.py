@@ -166,4 +166,4 @@ class Heartbeat:
         except (NatsError, TimeoutError) as exc:
             log.warning("heartbeat key not deleted: %r", exc)
         finally:
-            self._probe.close()
+            await asyncio.to_thread(self._probe.close)

@@ -1,9 +1,11 @@
 """Running one job message from delivery to ack: claim, fetch, decode, transcribe, record the outcome.
 
 What happens to the message follows from how the job ended:
-done / failed (permanent) / cancelled → recorded, event published, ack (term for failures);
-transient fault → last error kept in KV, nak with back-off (the dead-letter handler takes over once
-deliveries run out); hand-back on shutdown → state back to queued, nak at once.
+done / failed (permanent, or past its time limit) / cancelled → recorded, event published, ack
+(term for failures); transient fault → last error kept in KV, nak with back-off (the dead-letter
+handler takes over once deliveries run out); hand-back on shutdown → state back to queued, the job
+message published again under a new message id and the delivered one acked, so a hand-back costs
+the job none of its `max_deliver` deliveries (a nak would).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -32,7 +35,9 @@ from jetscribe.jobstore import JobStore, Transition
 from schemas import InvalidJobNotice, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
 from worker.abort import AbortSignal
-from worker.decode import decode_file
+from worker.budget import AudioBudget
+from worker.deadline import JobDeadline
+from worker.decode import SAMPLE_RATE, decode_file, probe_duration
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
 from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
 from worker.fetch import AudioDownloader, fetch_object
@@ -92,6 +97,14 @@ async def _background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.
             await task
 
 
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """What one worker slot lends a job: its Whisper engine and its decoded-audio budget."""
+
+    engine: WhisperEngine
+    budget: AudioBudget
+
+
 class JobRunner:
     """Everything one worker needs to run job messages; one call to `run` per delivery."""
 
@@ -117,40 +130,51 @@ class JobRunner:
         self.running: dict[str, AbortSignal] = {}
         self.jobs_done = 0
 
-    async def run(self, msg: Msg, engine: WhisperEngine, on_engine: Callable[[], None] = lambda: None) -> None:
+    async def run(
+        self, msg: Msg, engine: WhisperEngine, budget: AudioBudget, on_engine: Callable[[], None] = lambda: None
+    ) -> None:
         """Take one delivery to its end; never raises for anything a job can do.
 
-        `on_engine` is called once the job holds the engine, or has ended without needing it: from
-        then on the slot may take its next job, whose audio is fetched and decoded meanwhile.
+        `budget` is the slot's decoded-audio budget. `on_engine` is called once the job holds the
+        engine, or has ended without needing it: from then on the slot may take its next job, whose
+        audio is fetched and decoded meanwhile.
         """
         try:
-            await self._run_message(msg, engine, on_engine)
+            await self._run_message(msg, _Slot(engine, budget), on_engine)
         finally:
             on_engine()
 
-    async def _run_message(self, msg: Msg, engine: WhisperEngine, on_engine: Callable[[], None]) -> None:
+    async def _run_message(self, msg: Msg, slot: _Slot, on_engine: Callable[[], None]) -> None:
         try:
             message = decode_job_message(msg.data)
         except SchemaError as exc:
-            await self._guarded(msg, None, self._dead_letter(msg, exc))
+            await self._guarded(msg, None, None, self._dead_letter(msg, exc))
             return
         abort = AbortSignal()
         self.running[message.job_id] = abort
         try:
-            await self._guarded(msg, message.job_id, self._run(msg, message, engine, abort, on_engine))
+            await self._guarded(msg, message.job_id, abort, self._run(msg, message, slot, abort, on_engine))
         finally:
             if self.running.get(message.job_id) is abort:
                 del self.running[message.job_id]
         if message.audio_object is not None and not self._settings.keep_audio:
             await release_audio(self._store, self._audio, message)
 
-    async def _guarded(self, msg: Msg, job_id: str | None, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(
+        self, msg: Msg, job_id: str | None, abort: AbortSignal | None, work: Coroutine[Any, Any, None]
+    ) -> None:
         """Run `work`, mapping what it raises onto the job and the message."""
         try:
             await work
         except JobAbortedError as exc:
-            assert job_id is not None
-            ending = self._cancel(msg, job_id) if exc.reason == "cancelled" else self._hand_back(msg, job_id)
+            assert job_id is not None and abort is not None
+            if exc.reason == "timeout":
+                log.info("job %s failed: %s", job_id, abort.detail)
+                ending = self._fail(msg, job_id, abort.detail or "the job ran out of time")
+            elif exc.reason == "cancelled":
+                ending = self._cancel(msg, job_id)
+            else:
+                ending = self._hand_back(msg, job_id)
             await self._settle(asyncio.shield(ending), msg)
         except PermanentError as exc:
             log.info("job %s failed: %s", job_id, exc)
@@ -178,7 +202,7 @@ class JobRunner:
         self,
         msg: Msg,
         message: JobMessage,
-        engine: WhisperEngine,
+        slot: _Slot,
         abort: AbortSignal,
         on_engine: Callable[[], None],
     ) -> None:
@@ -205,8 +229,8 @@ class JobRunner:
             await msg.ack_sync()
             return
         request = DecodeRequest(language=message.language, task=message.task, options=message.options)
-        engine.check(request)
-        transcription, timings = await self._transcribe(msg, message, engine, request, abort, on_engine)
+        slot.engine.check(request)
+        transcription, timings = await self._transcribe(msg, message, slot, request, abort, on_engine)
         await asyncio.shield(self._complete(msg, job_id, transcription, timings))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
@@ -228,35 +252,60 @@ class JobRunner:
         self,
         msg: Msg,
         message: JobMessage,
-        engine: WhisperEngine,
+        slot: _Slot,
         request: DecodeRequest,
         abort: AbortSignal,
         on_engine: Callable[[], None],
     ) -> tuple[Transcription, JobTimings]:
+        settings = self._settings
         reporter = ProgressReporter(self._nc, self._store, message.job_id, self._worker_id, abort)
-        async with _background(self._keep_alive(msg, message.job_id, abort)):
+        deadline = JobDeadline(settings.job_timeout_s, settings.job_timeout_per_audio_s)
+        async with (
+            _background(self._keep_alive(msg, message.job_id, abort)),
+            _background(deadline.watch(abort)),
+        ):
             publishing = asyncio.create_task(reporter.run())
             try:
                 clock = _Stopwatch()
                 reporter.stage("fetching", 0)
-                with self._temp_file(message.job_id) as path:
+                deadline.stage = "fetching the audio"
+                async with self._temp_file(message.job_id) as path:
                     size = await abort.guard(self._fetch(message, path))
                     fetch_s = clock.lap()
                     if size == 0:
                         raise BadAudioError("the audio file is empty (0 bytes)")
                     reporter.stage("decoding", 2)
-                    samples = await abort.guard(decode_file(path))
+                    deadline.stage = "decoding the audio"
+                    expected_s = await abort.guard(probe_duration(path, max_audio_s=settings.max_audio_s))
+                    deadline.audio_s = expected_s or 0.0
+                    samples = await abort.guard(
+                        decode_file(
+                            path,
+                            max_audio_s=settings.max_audio_s,
+                            expected_s=expected_s,
+                            budget=slot.budget,
+                            waiting=deadline.paused,
+                        )
+                    )
                     decode_s = clock.lap()
-                # The audio is ready; the engine may still be busy with the slot's previous job.
-                await abort.guard(engine.lock.acquire())
-                wait_s = clock.lap()
                 try:
-                    on_engine()
-                    reporter.stage("transcribing", 10)
-                    hooks = Hooks(on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort)
-                    transcription = await engine.run(samples, request, hooks)
+                    deadline.audio_s = samples.size / SAMPLE_RATE
+                    # The audio is ready; the engine may still be busy with the slot's previous job.
+                    with deadline.paused():
+                        await abort.guard(slot.engine.lock.acquire())
+                    wait_s = clock.lap()
+                    try:
+                        on_engine()
+                        reporter.stage("transcribing", 10)
+                        deadline.stage = "transcribing"
+                        hooks = Hooks(
+                            on_progress=reporter.whisper_progress, on_segment=reporter.new_segment, abort=abort
+                        )
+                        transcription = await slot.engine.run(samples, request, hooks)
+                    finally:
+                        slot.engine.lock.release()
                 finally:
-                    engine.lock.release()
+                    slot.budget.give_back(samples.nbytes)
                 timings = JobTimings(fetch_s=fetch_s, decode_s=decode_s, wait_s=wait_s, transcribe_s=clock.lap())
                 reporter.stage("finishing", 99)
             finally:
@@ -265,27 +314,34 @@ class JobRunner:
         abort.check()
         return transcription, timings
 
-    @contextlib.contextmanager
-    def _temp_file(self, job_id: str) -> Iterator[Path]:
+    def _new_temp_file(self, job_id: str) -> Path:
         directory = self._settings.work_dir
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"jetscribe-{job_id}-", suffix=".audio", dir=directory)
         os.close(fd)
-        path = Path(name)
+        return Path(name)
+
+    @contextlib.asynccontextmanager
+    async def _temp_file(self, job_id: str) -> AsyncIterator[Path]:
+        """A temp file for the job's audio, removed afterwards; file system calls run in a thread."""
+        path = await asyncio.to_thread(self._new_temp_file, job_id)
         try:
             yield path
         finally:
-            path.unlink(missing_ok=True)
+            await asyncio.shield(asyncio.to_thread(path.unlink, missing_ok=True))
 
     async def _fetch(self, message: JobMessage, path: Path) -> int:
-        with path.open("wb") as dest:
+        dest = await asyncio.to_thread(path.open, "wb")
+        try:
             if message.audio_object is not None:
                 return await fetch_object(
                     self._js, message.audio_object, dest, timeout_s=self._settings.fetch_timeout_s
                 )
             assert message.audio_url is not None
             return await self._downloader.download(message.audio_url, dest)
+        finally:
+            await asyncio.shield(asyncio.to_thread(dest.close))
 
     # Endings ------------------------------------------------------------------------------------
 
@@ -332,14 +388,28 @@ class JobRunner:
         log.info("job %s cancelled", job_id)
 
     async def _hand_back(self, msg: Msg, job_id: str) -> None:
+        """Queue the job again without spending a delivery: publish its message anew, then ack this one.
+
+        The new message id is unique to this delivery (its stream sequence), so a hand-back that is
+        itself retried after a crash is stored once. Should the publish fail (e.g. a full queue),
+        a nak hands the job back at the cost of one delivery.
+        """
+
         def requeue(record: JobRecord) -> JobRecord | None:
             if record.is_terminal or record.worker_id != self._worker_id:
                 return None
             return msgspec.structs.replace(record, status="queued", progress=0)
 
         await self._store.transition(job_id, requeue)
-        await msg.nak()
-        log.info("job %s handed back", job_id)
+        msg_id = names.handback_msg_id(job_id, msg.metadata.sequence.stream)
+        try:
+            await self._js.publish(names.JOBS_SUBJECT, msg.data, headers={names.MSG_ID_HEADER: msg_id})
+        except (NatsError, TimeoutError) as exc:
+            log.warning("job %s: publishing it again failed (%r); handing it back with a nak", job_id, exc)
+            await msg.nak()
+            return
+        await msg.ack_sync()
+        log.info("job %s handed back (published again as %s)", job_id, msg_id)
 
     async def _fail(self, msg: Msg, job_id: str, error: str) -> None:
         await fail_job(self._store, self._js, job_id, error)

@@ -14,9 +14,10 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -25,13 +26,17 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 
 from jetscribe.config import Settings
+from jetscribe.errors import FfmpegMissingError
+from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.jobstore import JobStore
 from jetscribe.models.files import model_quantization
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import ensure_topology
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
+from worker.budget import AudioBudget
 from worker.deadletter import DeadLetterHandler
+from worker.decode import slot_budget
 from worker.engine import WhisperEngine
 from worker.fetch import AudioDownloader
 from worker.heartbeat import Heartbeat
@@ -67,6 +72,18 @@ def model_name(settings: Settings, path: Path) -> str:
     return path.name.removeprefix("ggml-").removesuffix(".bin")
 
 
+async def _until_set(event: asyncio.Event, work: Coroutine[Any, Any, object]) -> None:
+    """Await `work`, or stop (cancelling it) as soon as `event` is set."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+
+
 class Worker:
     """A transcription worker on an open NATS connection; use as `async with Worker(settings, nc):`."""
 
@@ -78,6 +95,8 @@ class Worker:
         self._state = "new"
         self._stack = contextlib.AsyncExitStack()
         self._stop_fetching = asyncio.Event()
+        self._fetching_slots = 0
+        self._fetching_over = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: JobRunner | None = None
         self._slot_tasks: list[asyncio.Task[None]] = []
@@ -119,6 +138,9 @@ class Worker:
         )
         name = model_name(settings, path)
         quantization = await asyncio.to_thread(model_quantization, path)
+        # Locate ffmpeg once, off the loop (a PATH search); a missing one fails each job with the reason.
+        with contextlib.suppress(FfmpegMissingError):
+            await asyncio.to_thread(ffmpeg_binary)
         engines = [
             await WhisperEngine.load(
                 path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
@@ -137,7 +159,9 @@ class Worker:
             settings, self._nc, store, topology.audio, downloader, worker_id=self.worker_id, model_name=name
         )
         self._runner = runner
-        heartbeat = Heartbeat(
+        # The device probe reads /proc/cpuinfo and initialises NVML: blocking, so off the event loop.
+        heartbeat = await asyncio.to_thread(
+            Heartbeat,
             topology.workers,
             worker_id=self.worker_id,
             model=name,
@@ -189,25 +213,47 @@ class Worker:
 
     async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
         """Feed one engine: a job is taken when the engine is free or about to be, so the next job's
-        audio is fetched and decoded while the current one transcribes (at most one job waits)."""
+        audio is fetched and decoded while the current one transcribes (at most one job waits); both
+        jobs' decoded audio comes out of one budget of `max_audio_s`."""
+        budget = slot_budget(self.settings.max_audio_s)
+        self._fetching_slots += 1
         try:
             async with asyncio.TaskGroup() as jobs:
-                while not self._stop_fetching.is_set():
-                    # The ack timer starts at delivery: take a job only when the engine is nearly free.
-                    await engine.nearly_free(self.settings.prefetch_lead_s)
-                    msg = await self._fetch(sub)
-                    if msg is None:
-                        continue
-                    if self._stop_fetching.is_set():
-                        # Fetched as the worker began to stop: another worker can start it right away.
-                        await msg.nak()
-                        break
-                    holds_engine = asyncio.Event()
-                    jobs.create_task(runner.run(msg, engine, on_engine=holds_engine.set))
-                    await holds_engine.wait()
+                try:
+                    await self._feed(runner, engine, budget, sub, jobs)
+                finally:
+                    self._fetching_slots -= 1
+                    if self._fetching_slots == 0:
+                        self._fetching_over.set()
         finally:
             # The model must not be freed while an aborted transcription still runs on it.
             await asyncio.shield(engine.idle())
+
+    async def _feed(
+        self,
+        runner: JobRunner,
+        engine: WhisperEngine,
+        budget: AudioBudget,
+        sub: JetStreamContext.PullSubscription,
+        jobs: asyncio.TaskGroup,
+    ) -> None:
+        """Take jobs for one slot until the worker stops fetching (its jobs go on in `jobs`)."""
+        stopping = self._stop_fetching
+        while not stopping.is_set():
+            # The ack timer starts at delivery: take a job only when the engine is nearly free.
+            await _until_set(stopping, engine.nearly_free(self.settings.prefetch_lead_s))
+            if stopping.is_set():
+                break
+            msg = await self._fetch(sub)
+            if msg is None:
+                continue
+            if stopping.is_set():
+                # Fetched as the worker began to stop: another worker can start it right away.
+                await msg.nak()
+                break
+            holds_engine = asyncio.Event()
+            jobs.create_task(runner.run(msg, engine, budget, on_engine=holds_engine.set))
+            await _until_set(stopping, holds_engine.wait())
 
     async def _fetch(self, sub: JetStreamContext.PullSubscription) -> Msg | None:
         try:
@@ -251,6 +297,11 @@ class Worker:
             self._stop_fetching.set()
             if self._slot_tasks:
                 _, unfinished = await asyncio.wait(self._slot_tasks, timeout=self.settings.shutdown_grace_s)
+                if unfinished and self._fetching_slots:
+                    # A hand-back publishes its job again: no slot of this worker may still have a pull
+                    # request out that could take it (and keep it, unacked, until its ack deadline).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._fetching_over.wait(), FETCH_TIMEOUT_S + FETCH_RETRY_S + 1)
                 if unfinished and self._runner is not None:
                     for job_id, abort in list(self._runner.running.items()):
                         log.info("handing back job %s", job_id)

@@ -24,6 +24,9 @@ READY_TIMEOUT_S: Final = 30.0
 _CLIENT_PORT: Final = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
 _MONITOR_PORT: Final = re.compile(r"Starting http monitor on [^\s]+:(\d+)")
 
+# Looked up once, at import: the lookup stats the file system, and some tests start servers from async code.
+NATS_SERVER: Final = nats_server_binary()
+
 
 def config_test(config: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """`nats-server -t -c CONFIG`: parse and validate the configuration, start nothing."""
@@ -56,7 +59,7 @@ class ConfiguredNats:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [
-                    nats_server_binary(),
+                    NATS_SERVER,
                     "-c",
                     str(self.config),
                     "-a",

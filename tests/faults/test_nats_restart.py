@@ -76,7 +76,7 @@ async def test_jobs_and_event_streams_survive_a_killed_and_restarted_nats_server
             await wait_until_running(job_store, job_ids, within_s=60)
             assert not (await job_store.require(job_ids[-1])).record.is_terminal
 
-            nats_server.kill()
+            await asyncio.to_thread(nats_server.kill)
             await asyncio.sleep(OUTAGE_S)
             restarted = EmbeddedNats(nats_server.store_dir, port=nats_server.port)
             await asyncio.to_thread(restarted.start)

@@ -48,7 +48,7 @@ async def test_publish_retried_through_an_outage_is_stored_and_run_once(
     )
     before = (await js.stream_info(names.JOBS_STREAM)).state.last_seq
 
-    nats_server.kill()
+    await asyncio.to_thread(nats_server.kill)
     publishing = asyncio.create_task(
         publish_durably(js, names.JOBS_SUBJECT, encode(message), msg_id=job_id), name="publish"
     )

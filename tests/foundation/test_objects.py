@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import threading
 
 import pytest
 from nats.js import JetStreamContext
@@ -50,3 +52,44 @@ async def test_a_lost_chunk_is_reported_as_corrupt_instead_of_waiting_forever(
 
     with pytest.raises(ObjectCorruptError, match="3 of its 4 chunks"):
         await read_object(js, names.AUDIO_BUCKET, "clip", io.BytesIO(), fetch_timeout_s=0.5)
+
+
+class PipeFile(io.FileIO):
+    """The write end of a real pipe, counting the writes in progress (a full pipe blocks its writer)."""
+
+    in_progress = 0
+    writing = threading.Event()
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.in_progress += 1
+        self.writing.set()
+        try:
+            return super().write(data)
+        finally:
+            self.in_progress -= 1
+
+
+async def test_a_cancelled_read_ends_only_after_its_write_thread_has(topology: Topology, js: JetStreamContext) -> None:
+    await topology.audio.put("clip", io.BytesIO(os.urandom(2 * 1024 * 1024)))
+    read_fd, write_fd = os.pipe()
+    dest = PipeFile(write_fd, "wb")
+    writes_at_end: list[int] = []
+    reading = asyncio.create_task(read_object(js, names.AUDIO_BUCKET, "clip", dest))
+    reading.add_done_callback(lambda _: writes_at_end.append(dest.in_progress))
+    assert await asyncio.to_thread(dest.writing.wait, 30)
+
+    reading.cancel()
+    await asyncio.sleep(0.5)
+    draining = asyncio.create_task(asyncio.to_thread(drain, read_fd))
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    dest.close()
+    await draining
+    os.close(read_fd)
+
+    assert writes_at_end == [0], "the read returned while its thread still wrote into the file"
+
+
+def drain(fd: int) -> None:
+    while os.read(fd, 1 << 16):
+        pass

@@ -33,6 +33,7 @@ from schemas import (
 from schemas.codec import (
     decode_cancel,
     decode_heartbeat,
+    decode_idempotency_record,
     decode_invalid_notice,
     decode_job,
     decode_job_message,
@@ -45,6 +46,7 @@ from schemas.codec import (
 )
 from schemas.export import API_BODIES, MESSAGES, bundle, json_schemas
 from schemas.joblist import JobListEntry, JobListPlace
+from schemas.state import IdempotencyRecord
 
 COMMITTED_BUNDLE = Path(__file__).parents[2] / "docs" / "schemas" / "jetscribe.schema.json"
 NOW = datetime(2026, 11, 24, 4, 30, 15, 250000, tzinfo=UTC)
@@ -130,6 +132,10 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
     JobListPlace: (
         JobListPlace(tenant="default", submitted_seq=7, status="running", status_seq=12, revision=3),
         decode_list_place,
+    ),
+    IdempotencyRecord: (
+        IdempotencyRecord(state="done", fingerprint="ab" * 32, job_id="job-1", created_at=NOW),
+        decode_idempotency_record,
     ),
 }
 VALID_JOB: dict[str, Any] = {"job_id": "job-1", "audio_object": "job-1"}

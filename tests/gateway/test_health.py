@@ -41,7 +41,7 @@ async def test_liveness_and_readiness_are_ok_while_connected(http: aiohttp.Clien
 async def test_health_and_readiness_are_503_while_nats_is_down(
     http: aiohttp.ClientSession, nats_server: EmbeddedNats
 ) -> None:
-    nats_server.stop()
+    await asyncio.to_thread(nats_server.stop)
     for _ in range(200):
         async with http.get("/health") as response:
             body = await response.json()
@@ -54,7 +54,7 @@ async def test_health_and_readiness_are_503_while_nats_is_down(
         assert ready.status == 503
         assert "NATS" in (await ready.json())["error"]
         assert live.status == 200
-    nats_server.start()
+    await asyncio.to_thread(nats_server.start)
     for _ in range(400):
         async with http.get("/readyz") as ready:
             if ready.status == 200:

@@ -213,8 +213,8 @@ async def test_stream_survives_a_nats_restart(
     async with http.get(f"/jobs/{job_id}/stream") as response:
         await read_events(response, stop_after=1)
         reconnects = nc.stats["reconnects"]
-        nats_server.stop()
-        nats_server.start()
+        await asyncio.to_thread(nats_server.stop)
+        await asyncio.to_thread(nats_server.start)
         for _ in range(400):
             if nc.is_connected and nc.stats["reconnects"] > reconnects:
                 break

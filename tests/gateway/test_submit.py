@@ -319,7 +319,7 @@ async def test_queue_filling_up_between_check_and_publish_still_answers_429(
 async def test_submission_while_nats_is_down_is_503_and_works_again_after(
     http: aiohttp.ClientSession, nats_server: EmbeddedNats, nc: Client
 ) -> None:
-    nats_server.stop()
+    await asyncio.to_thread(nats_server.stop)
     for _ in range(200):
         if not nc.is_connected:
             break
@@ -327,7 +327,7 @@ async def test_submission_while_nats_is_down_is_503_and_works_again_after(
     status, body, _ = await submit(http, audio_form())
     assert status == 503
     assert "try again" in body["error"]
-    nats_server.start()
+    await asyncio.to_thread(nats_server.start)
     for _ in range(400):
         if nc.is_connected:
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -89,3 +91,24 @@ def test_token_matching_is_exact() -> None:
     assert not token_is_known(KEYS[1][:-1], digests)
     assert not token_is_known(KEYS[1] + "x", digests)
     assert not token_is_known("", digests)
+
+
+async def test_unauthenticated_upload_asking_to_continue_gets_401_before_sending_its_body(
+    start_gateway: StartGateway,
+) -> None:
+    server, _ = await start_gateway(api_keys=KEYS)
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 500000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+    assert head.startswith(b"HTTP/1.1 401"), head
+    assert b'WWW-Authenticate: Bearer realm="jetscribe"' in head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -13,11 +14,13 @@ from aiohttp import web
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from gateway.main import GatewayServer
+from gateway.submit import MAX_FORM_PARTS
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
-from schemas import DecodeOptions, JobMessage
-from tests.gateway.conftest import AUDIO, audio_form, object_names
+from schemas import DecodeOptions, JobMessage, names
+from tests.gateway.conftest import AUDIO, StartGateway, audio_chunks, audio_form, object_names
 from tests.worker.jobs import new_job_id, publish_job, submit, terminal_event
 from worker.service import Worker
 
@@ -103,3 +106,82 @@ async def test_audio_url_that_never_answers_fails_with_a_timeout_and_the_worker_
     assert url in failed.job.error
     assert completed.type == "completed"
     assert (await job_store.require(good)).record.status == "done"
+
+
+async def test_fields_arriving_a_few_bytes_at_a_time_are_read_whole(
+    gateway: GatewayServer, http: aiohttp.ClientSession
+) -> None:
+    fields = multipart(
+        b'Content-Disposition: form-data; name="language"\r\n\r\nen',
+        b'Content-Disposition: form-data; name="webhook_url"\r\n\r\nhttp://127.0.0.1:9/hooks/done',
+        closed=False,
+    )
+    audio = multipart(AUDIO_PART)
+    body = fields + audio
+    head = (
+        f"POST /jobs HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: multipart/form-data; "
+        f"boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    host, port = gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        for start in range(0, len(fields), 3):
+            writer.write(fields[start : start + 3])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        writer.write(audio)
+        answer = await asyncio.wait_for(reader.read(), 60)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+    assert answer.startswith(b"HTTP/1.1 202"), answer
+    job_id = json.loads(answer.split(b"\r\n\r\n", 1)[1])["job_id"]
+    async with http.get(f"/jobs/{job_id}") as response:
+        job = await response.json()
+    assert job["language"] == "en"
+    assert job["webhook"]["url"] == "http://127.0.0.1:9/hooks/done"
+
+
+async def test_unknown_fields_beyond_the_part_limit_are_refused_and_keep_nothing(
+    http: aiohttp.ClientSession, topology: Topology
+) -> None:
+    extra = {f"extra{n}": "x" for n in range(MAX_FORM_PARTS)}
+    async with http.post("/jobs", data=audio_form(**extra)) as response:
+        assert response.status == 400
+        assert f"more than {MAX_FORM_PARTS} parts" in (await response.json())["error"]
+    assert await object_names(topology) == []
+
+
+async def test_unknown_field_past_the_body_limit_is_413_and_keeps_nothing(
+    start_gateway: StartGateway, topology: Topology, js: JetStreamContext
+) -> None:
+    _, http = await start_gateway(max_upload_bytes=200_000)
+
+    async def padding() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"x" * 65536
+
+    with aiohttp.MultipartWriter("form-data") as form:
+        audio = form.append((AUDIO / "en1.wav").read_bytes())
+        audio.set_content_disposition("form-data", name="audio", filename="en1.wav")
+        unknown = form.append(padding())  # type: ignore[arg-type]
+        unknown.set_content_disposition("form-data", name="padding")
+    async with http.post("/jobs", data=form) as response:
+        assert response.status == 413
+        assert "the form is larger than this service accepts" in (await response.json())["error"]
+    assert await object_names(topology) == []
+    assert await audio_chunks(js) == 0
+
+
+@pytest.mark.parametrize("url", ["HTTP://127.0.0.1:9/hook", "http://127.0.0.1:9/my hook", "https://127.0.0.1:9/a\tb"])
+async def test_webhook_url_a_worker_would_refuse_is_422_at_submit(
+    http: aiohttp.ClientSession, topology: Topology, js: JetStreamContext, url: str
+) -> None:
+    async with http.post("/jobs", data=audio_form(webhook_url=url)) as response:
+        assert response.status == 422
+        assert "webhook_url" in (await response.json())["error"]
+    assert await object_names(topology) == []
+    assert (await js.stream_info(names.JOBS_STREAM)).state.messages == 0

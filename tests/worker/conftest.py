@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from nats.aio.client import Client
 
 from jetscribe.config import Settings
+from jetscribe.ffmpeg import ffmpeg_binary
+from tests.worker.jobs import AUDIO
 from worker.service import Worker
 
 StartWorker = Callable[..., contextlib.AbstractAsyncContextManager[Worker]]
@@ -33,3 +36,15 @@ def start_worker(settings: Settings, nc: Client) -> StartWorker:
             yield running
 
     return start
+
+
+@pytest.fixture
+def long_audio(tmp_path: Path) -> Path:
+    """Three minutes of speech: long enough that a test can act while whisper runs."""
+    path = tmp_path / "long180.ogg"
+    subprocess.run(
+        [ffmpeg_binary(), "-loglevel", "error", "-stream_loop", "2", "-i", str(AUDIO / "long60.ogg"), "-c", "copy",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path

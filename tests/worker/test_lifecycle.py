@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from jetscribe.embedded import EmbeddedNats
-from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import CancelRequest, JobMessage, JobRecord, ProgressEvent, SegmentEvent, encode, names
@@ -25,18 +23,6 @@ from schemas.codec import decode_heartbeat, decode_live_event
 from tests.worker.conftest import StartWorker
 from tests.worker.jobs import AUDIO, new_job_id, publish_job, submit, terminal_event, terminal_event_count, upload
 from worker.service import Worker
-
-
-@pytest.fixture
-def long_audio(tmp_path: Path) -> Path:
-    """Three minutes of speech: long enough that a test can act while whisper runs."""
-    path = tmp_path / "long180.ogg"
-    subprocess.run(
-        [ffmpeg_binary(), "-loglevel", "error", "-stream_loop", "2", "-i", str(AUDIO / "long60.ogg"), "-c", "copy",
-         str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
 
 
 async def transcribing(job_store: JobStore, job_id: str) -> None:

@@ -87,6 +87,34 @@ async def test_sigterm_hands_the_running_job_to_another_worker(
         await topology.workers.get(first.worker_id or "")
 
 
+@pytest.mark.slow
+async def test_three_sigterms_during_one_job_cost_it_none_of_its_deliveries(
+    settings: Settings,
+    start_worker: StartWorker,
+    js: JetStreamContext,
+    topology: Topology,
+    job_store: JobStore,
+    tmp_path: Path,
+) -> None:
+    patient = msgspec.structs.replace(settings, ack_wait_s=60.0, max_deliver=3)
+    job_id = await submit(js, topology, AUDIO / "long60.ogg")
+    for restart in range(3):
+        async with WorkerProcess(worker_env(patient), topology, tmp_path / f"worker{restart}.log") as rolling:
+            await asyncio.wait_for(taken_by(job_store, job_id, rolling.worker_id or ""), 60)
+            await asyncio.wait_for(transcribing(job_store, job_id), 60)
+            rolling.terminate()
+            assert await rolling.exit_code() == 0, rolling.log()
+        assert (await job_store.require(job_id)).record.status == "queued"
+
+    async with start_worker(max_deliver=3) as last:
+        event = await terminal_event(js, job_id)
+
+    assert event.type == "completed", event.job.error
+    record = (await job_store.require(job_id)).record
+    assert record.status == "done" and record.worker_id == last.worker_id and record.attempts == 4
+    assert await terminal_event_count(js, job_id) == 1
+
+
 async def taken_by(job_store: JobStore, job_id: str, worker_id: str) -> None:
     """Return once `worker_id` has claimed the job."""
     while True:
