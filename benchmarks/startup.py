@@ -30,10 +30,10 @@ async def serve_to_healthy(data_dir: Path, **env: str) -> float:
 def warm_up_cost(threads: int) -> tuple[float, float]:
     """(model load s, warm-up inference s) for tiny.en."""
     start = time.perf_counter()
-    engine = WhisperEngine(model_path(), name="tiny.en", threads=threads, use_gpu=False, flash_attn=False)
-    loaded = time.perf_counter()
-    engine.warm_up()
-    return loaded - start, time.perf_counter() - loaded
+    with WhisperEngine(model_path(), name="tiny.en", threads=threads, use_gpu=False, flash_attn=False) as engine:
+        loaded = time.perf_counter()
+        engine.warm_up()
+        return loaded - start, time.perf_counter() - loaded
 
 
 async def main() -> None:

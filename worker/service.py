@@ -141,12 +141,13 @@ class Worker:
         # Locate ffmpeg once, off the loop (a PATH search); a missing one fails each job with the reason.
         with contextlib.suppress(FfmpegMissingError):
             await asyncio.to_thread(ffmpeg_binary)
-        engines = [
-            await WhisperEngine.load(
+        engines = []
+        for _ in range(settings.worker_slots):
+            engine = await WhisperEngine.load(
                 path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
             )
-            for _ in range(settings.worker_slots)
-        ]
+            self._stack.push_async_callback(engine.aclose)
+            engines.append(engine)
         log.info("worker %s: %d × %s loaded and warmed up from %s", self.worker_id, len(engines), name, path)
         downloader = await self._stack.enter_async_context(
             AudioDownloader(

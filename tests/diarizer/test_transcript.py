@@ -16,9 +16,10 @@ from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
 
 def transcribe(model: Path, conversation: Conversation) -> list[Segment]:
-    engine = WhisperEngine(model, name="tiny.en", threads=2, use_gpu=False, flash_attn=False)
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
-    return engine.transcribe(conversation.samples, DecodeRequest("en", "transcribe", DecodeOptions()), hooks).segments
+    request = DecodeRequest("en", "transcribe", DecodeOptions())
+    with WhisperEngine(model, name="tiny.en", threads=2, use_gpu=False, flash_attn=False) as engine:
+        return engine.transcribe(conversation.samples, request, hooks).segments
 
 
 @pytest.fixture(scope="module")

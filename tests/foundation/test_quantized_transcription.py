@@ -39,12 +39,12 @@ def decode(path: Path) -> np.ndarray:
 
 def word_error_rate(model: Path) -> float:
     """Corpus WER of `model` over every English clip: all word errors over all reference words."""
-    engine = WhisperEngine(model, name=model.name, threads=2, use_gpu=False, flash_attn=False)
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
     request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions())
-    heard = [
-        " ".join(s.text for s in engine.transcribe(decode(AUDIO / clip), request, hooks).segments) for clip in CLIPS
-    ]
+    with WhisperEngine(model, name=model.name, threads=2, use_gpu=False, flash_attn=False) as engine:
+        heard = [
+            " ".join(s.text for s in engine.transcribe(decode(AUDIO / clip), request, hooks).segments) for clip in CLIPS
+        ]
     references = [TEXTS[clip.split(".")[0]] for clip in CLIPS]
     return float(jiwer.wer([normalise(t) for t in references], [normalise(t) for t in heard]))
 

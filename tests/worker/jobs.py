@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -17,6 +18,7 @@ from schemas.submit import Task
 
 AUDIO: Final = Path(__file__).parent.parent / "fixtures" / "audio"
 TEXTS: Final[dict[str, str]] = json.loads((AUDIO / "texts.json").read_text())
+POLL_S: Final = 0.05
 
 
 def new_job_id() -> str:
@@ -29,6 +31,17 @@ async def upload(topology: Topology, audio: Path, name: str | None = None) -> st
     with audio.open("rb") as f:
         await topology.audio.put(name, f)
     return name
+
+
+async def jobs_left(js: JetStreamContext, *, within_s: float = 10.0) -> int:
+    """Job messages still in the jobs stream once it is empty or `within_s` has passed. A worker
+    publishes a job's terminal event before it acknowledges the message, so a test that has just seen
+    the event waits here for the acknowledgement."""
+    for _ in range(int(within_s / POLL_S)):
+        if not (await js.stream_info(names.JOBS_STREAM)).state.messages:
+            return 0
+        await asyncio.sleep(POLL_S)
+    return (await js.stream_info(names.JOBS_STREAM)).state.messages
 
 
 async def publish_job(js: JetStreamContext, message: JobMessage) -> None:

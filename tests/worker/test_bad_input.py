@@ -13,12 +13,8 @@ from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import JobMessage, names
 from schemas.codec import decode_invalid_notice
-from tests.worker.jobs import AUDIO, TEXTS, new_job_id, publish_job, recall, submit, terminal_event
+from tests.worker.jobs import AUDIO, TEXTS, jobs_left, new_job_id, publish_job, recall, submit, terminal_event
 from worker.service import Worker
-
-
-async def jobs_waiting(js: JetStreamContext) -> int:
-    return (await js.stream_info(names.JOBS_STREAM)).state.messages
 
 
 @pytest.mark.parametrize(
@@ -41,7 +37,7 @@ async def test_undecodable_audio_fails_at_once_with_its_reason(
     assert event.job.error is not None and complaint in event.job.error
     record = (await job_store.require(job_id)).record
     assert record.status == "failed" and record.attempts == 1
-    assert await jobs_waiting(js) == 0
+    assert await jobs_left(js) == 0
 
 
 async def test_truncated_audio_is_transcribed_as_far_as_it_goes(
@@ -105,7 +101,7 @@ async def test_invalid_message_is_dead_lettered_while_the_next_job_completes(
     last = decode_invalid_notice(last_notice.data or b"")
     assert last.job_id is None
     assert "not valid JSON" in last.reason
-    assert await jobs_waiting(js) == 0
+    assert await jobs_left(js) == 0
 
 
 async def test_message_failing_a_rule_is_dead_lettered_with_the_rule(worker: Worker, js: JetStreamContext) -> None:

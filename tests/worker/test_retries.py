@@ -17,7 +17,7 @@ from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import DecodeOptions, JobMessage, names
 from tests.worker.conftest import StartWorker
-from tests.worker.jobs import AUDIO, TEXTS, new_job_id, publish_job, recall, terminal_event
+from tests.worker.jobs import AUDIO, TEXTS, jobs_left, new_job_id, publish_job, recall, terminal_event
 from worker.service import Worker, consumer_config
 
 
@@ -75,10 +75,6 @@ async def submit_url(js: JetStreamContext, url: str) -> str:
     job_id = new_job_id()
     await publish_job(js, JobMessage(job_id=job_id, audio_url=url, options=DecodeOptions(beam_size=1)))
     return job_id
-
-
-async def jobs_waiting(js: JetStreamContext) -> int:
-    return (await js.stream_info(names.JOBS_STREAM)).state.messages
 
 
 async def test_audio_url_is_downloaded_and_transcribed(
@@ -154,7 +150,7 @@ async def test_unreachable_audio_url_ends_failed_once_deliveries_run_out(
     assert event.job.error is not None
     assert event.job.error.startswith(f"gave up after 2 deliveries: downloading {url} failed: Cannot connect")
     assert (await job_store.require(job_id)).record.attempts == 2
-    assert await jobs_waiting(js) == 0
+    assert await jobs_left(js) == 0
 
 
 async def test_audio_url_that_never_answers_times_out_and_is_retried(
@@ -191,4 +187,4 @@ async def test_job_whose_workers_all_died_ends_failed_via_the_dead_letter_handle
     assert event.type == "failed"
     assert event.job.error is not None
     assert event.job.error.startswith("gave up after 2 deliveries: no worker finished it in time")
-    assert await jobs_waiting(js) == 0
+    assert await jobs_left(js) == 0
