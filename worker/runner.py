@@ -228,7 +228,8 @@ class JobRunner:
             await publish_terminal(self._js, claimed.record)
             await msg.ack_sync()
             return
-        request = DecodeRequest(language=message.language, task=message.task, options=message.options)
+        vad = message.options.vad if message.options.vad is not None else self._settings.vad
+        request = DecodeRequest(language=message.language, task=message.task, options=message.options, vad=vad)
         slot.engine.check(request)
         transcription, timings = await self._transcribe(msg, message, slot, request, abort, on_engine)
         await asyncio.shield(self._complete(msg, job_id, transcription, timings))
@@ -285,6 +286,7 @@ class JobRunner:
                             expected_s=expected_s,
                             budget=slot.budget,
                             waiting=deadline.paused,
+                            audio_stream=message.options.audio_stream,
                         )
                     )
                     decode_s = clock.lap()
@@ -357,6 +359,7 @@ class JobRunner:
                 error=None,
                 duration_secs=transcription.duration_secs,
                 detected_language=transcription.language,
+                language_probability=transcription.language_probability,
                 completed_at=now,
                 model=self._model_name,
                 transcript_object=transcript,
