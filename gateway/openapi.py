@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway import keys
+from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS
@@ -50,7 +50,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         408: "The upload sent no data for `JETSCRIBE_UPLOAD_IDLE_TIMEOUT_S`",
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
-        415: "The body is not multipart/form-data",
+        415: "The body is neither multipart/form-data nor application/json",
         422: "A field has a value the service does not accept",
         429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
         503: "NATS is unavailable",
@@ -72,7 +72,7 @@ _JOB_ID: Final = {
 
 
 def _paths() -> dict[str, Any]:
-    submit_form = {
+    submit_form: dict[str, Any] = {
         "type": "object",
         "description": "The audio as the file `audio`, or its address as `audio_url`: exactly one of them.",
         "properties": {
@@ -95,6 +95,26 @@ def _paths() -> dict[str, Any]:
             },
             "task": {"type": "string", "enum": sorted(TASKS), "default": "transcribe"},
             "webhook_url": {"type": "string", "format": "uri", "description": "Absolute http(s) URL told of the end"},
+            **options.FORM_PROPERTIES,
+        },
+    }
+    submit_json = {
+        "type": "object",
+        "description": "A job whose audio a worker downloads from `audio_url`; the options as in the form, typed.",
+        "required": ["audio_url"],
+        "additionalProperties": False,
+        "properties": {
+            "audio_url": submit_form["properties"]["audio_url"],
+            "language": {
+                "anyOf": [submit_form["properties"]["language"], {"type": "null"}],
+                "description": "ISO 639-1 code of the spoken language; absent, empty or null = auto-detect",
+            },
+            "task": submit_form["properties"]["task"],
+            "webhook_url": {
+                "anyOf": [submit_form["properties"]["webhook_url"], {"type": "null"}],
+                "description": "Absolute http(s) URL told of the end",
+            },
+            **options.JSON_PROPERTIES,
         },
     }
     return {
@@ -111,7 +131,13 @@ def _paths() -> dict[str, Any]:
                         "description": "A retried submission with the same key returns the same job",
                     }
                 ],
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": submit_form}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": submit_form},
+                        "application/json": {"schema": submit_json},
+                    },
+                },
                 "responses": {
                     "202": {
                         **_json("JobAccepted", "Queued"),
