@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
-from gateway.transcripts import FORMATS
+from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
 from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
 from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
@@ -183,14 +183,26 @@ def _paths() -> dict[str, Any]:
         "/jobs/{job_id}/transcript": {
             "parameters": [_JOB_ID],
             "get": {
-                "summary": "The finished transcript as text, SRT, WebVTT or JSON",
+                "summary": "The finished transcript as text, SRT, WebVTT, TSV or JSON",
                 "operationId": "getTranscript",
                 "parameters": [
                     {
                         "name": "format",
                         "in": "query",
                         "schema": {"type": "string", "enum": list(FORMATS), "default": "txt"},
-                    }
+                    },
+                    {
+                        "name": "max_line_chars",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": MIN_LINE_CHARS, "maximum": MAX_LINE_CHARS},
+                        "description": "SRT/WebVTT: characters per line; cues are cut at words to keep two lines",
+                    },
+                    {
+                        "name": "max_cue_s",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": MIN_CUE_S, "maximum": MAX_CUE_S},
+                        "description": "SRT/WebVTT: seconds a cue may last; longer segments are cut at words",
+                    },
                 ],
                 "responses": {
                     "200": {
@@ -199,6 +211,7 @@ def _paths() -> dict[str, Any]:
                             "text/plain": {"schema": {"type": "string"}},
                             "application/x-subrip": {"schema": {"type": "string"}},
                             "text/vtt": {"schema": {"type": "string"}},
+                            "text/tab-separated-values": {"schema": {"type": "string"}},
                             "application/json": {"schema": {"type": "array", "items": _ref("Segment")}},
                         },
                     },
