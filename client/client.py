@@ -172,7 +172,7 @@ class JetscribeClient:
         for attempt in range(STREAM_RECONNECTS + 1):
             async for event in self.events(job_id, last_event_id=last_id):
                 last_id = event.id or last_id
-                if event.event == "progress" and on_progress is not None and isinstance(event.data, dict):
+                if event.event in ("progress", "reset") and on_progress is not None and isinstance(event.data, dict):
                     on_progress(int(event.data.get("percent", 0)))
                 if event.event == "done":
                     return await self.get(job_id)

@@ -225,7 +225,9 @@ def _paths() -> dict[str, Any]:
                 "summary": "Server-Sent Events: `progress` (ProgressEvent) … `done` (StreamDone), then close",
                 "description": (
                     "The current state comes at once (a finished job gets `done` immediately). Progress events carry "
-                    "`id: <seq>`; reconnect with `Last-Event-ID` to receive only newer ones. `?segments=true` adds a "
+                    "`id: <seq>`; reconnect with `Last-Event-ID` to receive only newer ones, after a `reset` event "
+                    "with the current state (events in between are not replayed; `done` carries every segment). "
+                    "`seq` keeps growing across a retried job's attempts. `?segments=true` adds a "
                     "`segment` event (SegmentEvent) per transcribed segment. A `: ping` comment comes every 15 s."
                 ),
                 "operationId": "streamJob",
