@@ -82,15 +82,7 @@ class SpeechMap:
         """`segment` (times on the joined audio) with its times and its words' on the original timeline."""
         if len(self.regions) == 1 and self.regions[0][0] == 0.0:
             return segment
-        words = [
-            Word(
-                start=round(self.original(w.start), 3),
-                end=round(self.original(w.end, end=True), 3),
-                word=w.word,
-                probability=w.probability,
-            )
-            for w in segment.words
-        ]
+        words = [self._word(w) for w in segment.words]
         start = self.original(segment.start)
         end = self.original(segment.end, end=True)
         if words:
@@ -104,6 +96,15 @@ class SpeechMap:
             start, end = min(start, words[0].start), max(end, words[-1].end)
         start = round(start, 3)
         return msgspec.structs.replace(segment, start=start, end=max(start, round(end, 3)), words=words)
+
+    def _word(self, word: Word) -> Word:
+        """`word` on the original timeline. A word that would straddle a seam (token times are coarse, and the
+        silence between the stretches is gone) belongs to the stretch it ends in: speech does not cross a pause."""
+        start, end = self.original(word.start), self.original(word.end, end=True)
+        region = self._region_of(end)
+        if self._region_of(start) < region:
+            start = self.regions[region][0]
+        return Word(start=round(start, 3), end=round(max(start, end), 3), word=word.word, probability=word.probability)
 
     def _region_of(self, original_s: float) -> int:
         """Index of the last stretch starting at or before `original_s` (0 before the first)."""

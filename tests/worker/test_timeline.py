@@ -63,3 +63,15 @@ def test_a_segment_starting_just_before_a_seam_begins_where_its_words_do() -> No
     moved = speech.segment(segment)
 
     assert (moved.start, moved.end) == (42.0, 44.4)
+
+
+def test_a_word_straddling_a_seam_belongs_to_the_stretch_it_ends_in() -> None:
+    speech = SpeechMap.of([(0.0, 2.1), (42.0, 45.0)], total_s=45.0)
+    segment = Segment(
+        index=1, start=2.0, end=4.5, text="b c", words=[Word(2.0, 2.4, "b", 0.9), Word(2.4, 4.4, "c", 0.9)]
+    )
+
+    moved = speech.segment(segment)
+
+    assert [(w.start, w.end) for w in moved.words] == [(42.0, 42.3), (42.3, 44.3)]
+    assert moved.start == 42.0
