@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -24,6 +25,7 @@ from rich.text import Text
 from cli.inputs import InputError, Target, plan
 from cli.remote import add_connection_options, client_for, explain, server_of
 from client import ApiError, ClientError, JetscribeClient
+from schemas import DecodeOptions
 
 FORMATS: Final = ("txt", "srt", "vtt", "json")
 RETRYABLE_STATUSES: Final = frozenset({429, 503})
@@ -58,7 +60,30 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     parser.add_argument("--concurrency", type=_positive, default=4, metavar="N", help="files in flight (default 4)")
     parser.add_argument("--force", action="store_true", help="transcribe again inputs whose result exists")
+    decoding = parser.add_argument_group("decoding (every option, with its range: GET /openapi.json)")
+    decoding.add_argument("--beam-size", type=int, metavar="N", help="beam-search width, 1–16 (default 5)")
+    decoding.add_argument("--prompt", metavar="TEXT", help="initial prompt: names, spelling, style")
+    decoding.add_argument("--languages", metavar="CODES", help="detect the language only among these, e.g. en,de")
+    decoding.add_argument("--audio-stream", type=int, metavar="N", help="audio stream to transcribe, from 0")
+    decoding.add_argument(
+        "--vad", action=argparse.BooleanOptionalAction, help="voice activity detection (default: the service's)"
+    )
     parser.set_defaults(run_client=run)
+
+
+def decode_options(args: argparse.Namespace) -> DecodeOptions:
+    """The decoding options the flags ask for, checked by the job message's rules; ValueError saying which."""
+    chosen = {
+        "beam_size": args.beam_size,
+        "initial_prompt": args.prompt,
+        "languages": [code.strip() for code in args.languages.split(",") if code.strip()] if args.languages else None,
+        "audio_stream": args.audio_stream,
+        "vad": args.vad,
+    }
+    try:
+        return msgspec.convert({k: v for k, v in chosen.items() if v is not None}, DecodeOptions)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid decoding option: {exc}") from exc
 
 
 def _positive(raw: str) -> int:
@@ -75,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
 async def transcribe(args: argparse.Namespace) -> int:
     errors = Console(stderr=True)
     try:
+        options = decode_options(args)
         targets = plan(args.inputs, args.format, args.out)
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         errors.print(f"jetscribe: {exc}", markup=False, highlight=False)
         return 2
     if not targets:
@@ -93,7 +119,7 @@ async def transcribe(args: argparse.Namespace) -> int:
             errors.print(
                 f"note: {client.base_url} has no worker running: jobs wait in its queue until one starts", markup=False
             )
-        outcomes = await _Run(args, client, errors).all(targets)
+        outcomes = await _Run(args, client, errors, options).all(targets)
     _summary(outcomes)
     return 0 if all(o.result in ("done", "skipped") for o in outcomes) else 1
 
@@ -101,8 +127,11 @@ async def transcribe(args: argparse.Namespace) -> int:
 class _Run:
     """One `transcribe` run: the files in flight, their bars and their outcomes."""
 
-    def __init__(self, args: argparse.Namespace, client: JetscribeClient, console: Console) -> None:
+    def __init__(
+        self, args: argparse.Namespace, client: JetscribeClient, console: Console, options: DecodeOptions
+    ) -> None:
         self._args = args
+        self._options = options
         self._client = client
         self._slots = asyncio.Semaphore(args.concurrency)
         self._progress = Progress(
@@ -165,13 +194,18 @@ class _Run:
                 if isinstance(target.source, str):
                     self._progress.update(bar, status="sending URL")
                     return await self._client.submit_url(
-                        target.source, language=args.language, task=args.task, idempotency_key=key
+                        target.source,
+                        language=args.language,
+                        task=args.task,
+                        options=self._options,
+                        idempotency_key=key,
                     )
                 self._progress.update(bar, status="uploading")
                 return await self._client.submit(
                     target.source,
                     language=args.language,
                     task=args.task,
+                    options=self._options,
                     idempotency_key=key,
                     on_upload=lambda sent, total: self._progress.update(
                         bar, completed=100 * sent / max(total, 1), status="uploading"

@@ -12,10 +12,11 @@ from types import TracebackType
 from typing import Any, BinaryIO, Final, Self, TypeVar
 
 import aiohttp
+import msgspec
 
 from client.errors import ApiError, ServerUnreachableError, StreamEndedError
 from client.sse import EventStreamParser, ServerSentEvent
-from schemas import TERMINAL_STATUSES, Job, JobStatus, SchemaError, Task
+from schemas import TERMINAL_STATUSES, DecodeOptions, Job, JobStatus, SchemaError, Task
 from schemas.api import Health, JobList
 from schemas.codec import decode_health, decode_job, decode_job_list
 
@@ -70,12 +71,14 @@ class JetscribeClient:
         language: str | None = None,
         task: Task = "transcribe",
         webhook_url: str | None = None,
+        options: DecodeOptions | None = None,
         idempotency_key: str | None = None,
         filename: str = "audio",
         on_upload: UploadProgress | None = None,
     ) -> str:
-        """Upload audio (a path or bytes) and queue a job; returns its id. `on_upload` follows the upload."""
-        form = _form(language, task, webhook_url)
+        """Upload audio (a path or bytes) and queue a job; returns its id. `options` are the decoding options
+        (those left at their defaults are not sent). `on_upload` follows the upload."""
+        form = _form(language, task, webhook_url, options)
         if isinstance(audio, bytes):
             form.add_field("audio", audio, filename=filename, content_type="application/octet-stream")
             return await self._submit(form, idempotency_key)
@@ -94,10 +97,11 @@ class JetscribeClient:
         language: str | None = None,
         task: Task = "transcribe",
         webhook_url: str | None = None,
+        options: DecodeOptions | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """Queue a job whose audio a worker downloads from `audio_url` (http or https); returns its id."""
-        form = _form(language, task, webhook_url)
+        form = _form(language, task, webhook_url, options)
         form.add_field("audio_url", audio_url)
         return await self._submit(form, idempotency_key)
 
@@ -168,7 +172,7 @@ class JetscribeClient:
         for attempt in range(STREAM_RECONNECTS + 1):
             async for event in self.events(job_id, last_event_id=last_id):
                 last_id = event.id or last_id
-                if event.event == "progress" and on_progress is not None and isinstance(event.data, dict):
+                if event.event in ("progress", "reset") and on_progress is not None and isinstance(event.data, dict):
                     on_progress(int(event.data.get("percent", 0)))
                 if event.event == "done":
                     return await self.get(job_id)
@@ -199,14 +203,26 @@ class JetscribeClient:
             raise ServerUnreachableError(f"{method} {url} did not complete in time") from exc
 
 
-def _form(language: str | None, task: Task, webhook_url: str | None) -> aiohttp.FormData:
+def _form(language: str | None, task: Task, webhook_url: str | None, options: DecodeOptions | None) -> aiohttp.FormData:
     form = aiohttp.FormData(default_to_multipart=True)
     if language:
         form.add_field("language", language)
     form.add_field("task", task)
     if webhook_url:
         form.add_field("webhook_url", webhook_url)
+    # DecodeOptions leaves its defaults out when encoded: only what the caller changed is sent.
+    for name, value in msgspec.to_builtins(options or DecodeOptions()).items():
+        form.add_field(name, _form_text(value))
     return form
+
+
+def _form_text(value: object) -> str:
+    """An option as the gateway reads a form field: `true`/`false`, numbers, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 async def _chunks(file: BinaryIO, total: int, on_upload: UploadProgress | None) -> AsyncIterator[bytes]:

@@ -15,7 +15,17 @@ from gateway import keys
 from gateway.errors import ResourceNotFoundError, StateConflictError, UnavailableError, UnprocessableError
 from gateway.joblist.cursor import decode_cursor, encode_cursor
 from gateway.publish import publish_durably
-from gateway.transcripts import CONTENT_TYPES, FORMATS, TranscriptFormat, render
+from gateway.transcripts import (
+    CONTENT_TYPES,
+    FORMATS,
+    MAX_CUE_S,
+    MAX_LINE_CHARS,
+    MIN_CUE_S,
+    MIN_LINE_CHARS,
+    CueLayout,
+    TranscriptFormat,
+    render,
+)
 from jetscribe.errors import DirectGetError, JetscribeError, TranscriptMissingError
 from jetscribe.jobstore import JobStore, Versioned
 from schemas import CancelRequest, Job, JobRecord, JobStatus, Segment, TerminalEvent, encode, names
@@ -67,10 +77,12 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def get_transcript(request: web.Request) -> web.Response:
-    """The finished transcript as `txt`, `srt`, `vtt` or `json` (`?format=`, default `txt`)."""
+    """The finished transcript as `txt`, `srt`, `vtt`, `tsv` or `json` (`?format=`, default `txt`); subtitles
+    shaped by `?max_line_chars=` and `?max_cue_s=`."""
     fmt = request.query.get("format", "txt")
     if fmt not in FORMATS:
         raise UnprocessableError(f"format {fmt!r} is not supported: use one of {', '.join(FORMATS)}")
+    layout = _cue_layout(request)
     store = request.app[keys.JOB_STORE]
     job_id = job_id_of(request)
     record = await load_record(store, job_id)
@@ -84,10 +96,32 @@ async def get_transcript(request: web.Request) -> web.Response:
     except TranscriptMissingError as exc:
         raise ResourceNotFoundError(f"the transcript of job {job_id} is no longer available: {exc}") from exc
     return web.Response(
-        body=render(segments, cast(TranscriptFormat, fmt)),
+        body=render(segments, cast(TranscriptFormat, fmt), layout),
         content_type=CONTENT_TYPES[fmt],
         charset="utf-8",
         headers={"Content-Disposition": f'inline; filename="{job_id}.{fmt}"'},
+    )
+
+
+def _cue_layout(request: web.Request) -> CueLayout:
+    """`max_line_chars` (an integer, 10–200) and `max_cue_s` (seconds, 1–60) from the query; 422 naming the one
+    out of range."""
+
+    def number(name: str, kind: type[int] | type[float], low: float, high: float) -> float | None:
+        raw = request.query.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise UnprocessableError(f"`{name}` must be a {kind.__name__} from {low:g} to {high:g} (got {raw!r})")
+        return value
+
+    line = number("max_line_chars", int, MIN_LINE_CHARS, MAX_LINE_CHARS)
+    return CueLayout(
+        max_line_chars=None if line is None else int(line), max_cue_s=number("max_cue_s", float, MIN_CUE_S, MAX_CUE_S)
     )
 
 

@@ -8,10 +8,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway import keys
+from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
-from gateway.transcripts import FORMATS
+from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
 from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
 from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
@@ -50,7 +50,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         408: "The upload sent no data for `JETSCRIBE_UPLOAD_IDLE_TIMEOUT_S`",
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
-        415: "The body is not multipart/form-data",
+        415: "The body is neither multipart/form-data nor application/json",
         422: "A field has a value the service does not accept",
         429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
         503: "NATS is unavailable",
@@ -72,7 +72,7 @@ _JOB_ID: Final = {
 
 
 def _paths() -> dict[str, Any]:
-    submit_form = {
+    submit_form: dict[str, Any] = {
         "type": "object",
         "description": "The audio as the file `audio`, or its address as `audio_url`: exactly one of them.",
         "properties": {
@@ -95,6 +95,26 @@ def _paths() -> dict[str, Any]:
             },
             "task": {"type": "string", "enum": sorted(TASKS), "default": "transcribe"},
             "webhook_url": {"type": "string", "format": "uri", "description": "Absolute http(s) URL told of the end"},
+            **options.FORM_PROPERTIES,
+        },
+    }
+    submit_json = {
+        "type": "object",
+        "description": "A job whose audio a worker downloads from `audio_url`; the options as in the form, typed.",
+        "required": ["audio_url"],
+        "additionalProperties": False,
+        "properties": {
+            "audio_url": submit_form["properties"]["audio_url"],
+            "language": {
+                "anyOf": [submit_form["properties"]["language"], {"type": "null"}],
+                "description": "ISO 639-1 code of the spoken language; absent, empty or null = auto-detect",
+            },
+            "task": submit_form["properties"]["task"],
+            "webhook_url": {
+                "anyOf": [submit_form["properties"]["webhook_url"], {"type": "null"}],
+                "description": "Absolute http(s) URL told of the end",
+            },
+            **options.JSON_PROPERTIES,
         },
     }
     return {
@@ -111,7 +131,13 @@ def _paths() -> dict[str, Any]:
                         "description": "A retried submission with the same key returns the same job",
                     }
                 ],
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": submit_form}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": submit_form},
+                        "application/json": {"schema": submit_json},
+                    },
+                },
                 "responses": {
                     "202": {
                         **_json("JobAccepted", "Queued"),
@@ -157,14 +183,26 @@ def _paths() -> dict[str, Any]:
         "/jobs/{job_id}/transcript": {
             "parameters": [_JOB_ID],
             "get": {
-                "summary": "The finished transcript as text, SRT, WebVTT or JSON",
+                "summary": "The finished transcript as text, SRT, WebVTT, TSV or JSON",
                 "operationId": "getTranscript",
                 "parameters": [
                     {
                         "name": "format",
                         "in": "query",
                         "schema": {"type": "string", "enum": list(FORMATS), "default": "txt"},
-                    }
+                    },
+                    {
+                        "name": "max_line_chars",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": MIN_LINE_CHARS, "maximum": MAX_LINE_CHARS},
+                        "description": "SRT/WebVTT: characters per line; cues are cut at words to keep two lines",
+                    },
+                    {
+                        "name": "max_cue_s",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": MIN_CUE_S, "maximum": MAX_CUE_S},
+                        "description": "SRT/WebVTT: seconds a cue may last; longer segments are cut at words",
+                    },
                 ],
                 "responses": {
                     "200": {
@@ -173,6 +211,7 @@ def _paths() -> dict[str, Any]:
                             "text/plain": {"schema": {"type": "string"}},
                             "application/x-subrip": {"schema": {"type": "string"}},
                             "text/vtt": {"schema": {"type": "string"}},
+                            "text/tab-separated-values": {"schema": {"type": "string"}},
                             "application/json": {"schema": {"type": "array", "items": _ref("Segment")}},
                         },
                     },
@@ -186,7 +225,9 @@ def _paths() -> dict[str, Any]:
                 "summary": "Server-Sent Events: `progress` (ProgressEvent) … `done` (StreamDone), then close",
                 "description": (
                     "The current state comes at once (a finished job gets `done` immediately). Progress events carry "
-                    "`id: <seq>`; reconnect with `Last-Event-ID` to receive only newer ones. `?segments=true` adds a "
+                    "`id: <seq>`; reconnect with `Last-Event-ID` to receive only newer ones, after a `reset` event "
+                    "with the current state (events in between are not replayed; `done` carries every segment). "
+                    "`seq` keeps growing across a retried job's attempts. `?segments=true` adds a "
                     "`segment` event (SegmentEvent) per transcribed segment. A `: ping` comment comes every 15 s."
                 ),
                 "operationId": "streamJob",

@@ -3,8 +3,11 @@
 Order matters for a client that arrives late: subscribe first, then read the KV snapshot, so no
 event falls between the two; events already covered by the snapshot are skipped by their `seq`.
 Progress events carry `id: <seq>`; a client that reconnects with `Last-Event-ID` gets only what
-is newer. The stream re-reads KV every `sse_recheck_s` and after a NATS reconnect, so a terminal
-event lost in an outage still ends the stream.
+is newer, after an explicit `reset` event with the current state: what was published while it was away (progress
+superseded by that state, and `segment` events, which the final `done` repeats in full) is not replayed. `seq`
+grows across a job's attempts (the worker starts attempt n at (n − 1) × 1,000,000), so a retried job's events are
+newer than anything of an earlier attempt. The stream re-reads KV every `sse_recheck_s` and after a NATS
+reconnect, so a terminal event lost in an outage still ends the stream.
 """
 
 from __future__ import annotations
@@ -84,8 +87,7 @@ class _JobStream:
         if record.is_terminal:
             await self._send_done(record)
             return
-        if self._resume_from is None:
-            await self._send_snapshot(record)
+        await self._send_snapshot(record, reset=self._resume_from is not None)
         job_id = record.id
         loop = asyncio.get_running_loop()
         reconnects = self._nc.stats["reconnects"]
@@ -139,8 +141,10 @@ class _JobStream:
         elif self._with_segments:
             await self._sse.send(encode(item).decode(), id=str(item.seq), event="segment")
 
-    async def _send_snapshot(self, record: JobRecord) -> None:
-        """The KV state as a progress event; `seq` 0 and no `id`, since it is not one of the worker's events."""
+    async def _send_snapshot(self, record: JobRecord, *, reset: bool = False) -> None:
+        """The KV state as a progress event; `seq` 0 and no `id`, since it is not one of the worker's events.
+        With `reset` (a reconnect with Last-Event-ID) it is a `reset` event: events may have been missed, this is
+        where the job stands now."""
         self._cursor.percent = max(self._cursor.percent, record.progress)
         event = ProgressEvent(
             job_id=record.id,
@@ -148,7 +152,7 @@ class _JobStream:
             percent=record.progress,
             stage="queued" if record.status == "queued" else "transcribing",
         )
-        await self._sse.send(encode(event).decode(), event="progress")
+        await self._sse.send(encode(event).decode(), event="reset" if reset else "progress")
 
     async def _send_done(self, ended: JobRecord | TerminalEvent) -> None:
         if isinstance(ended, JobRecord):

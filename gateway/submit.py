@@ -1,5 +1,8 @@
 """`POST /jobs`: stream the `audio` part into the object store, validate the fields, queue the job.
 
+The body is a multipart form (the `audio` file, or `audio_url`) or a JSON object with `audio_url`; both take
+`language`, `task`, `webhook_url` and every decoding option of the job message (`gateway.options`).
+
 Nothing outlives a refused submission: the partial or complete audio object, the job record and
 the idempotency reservation are removed again on every error path. Every byte of every part counts
 against the body limit (`max_upload_bytes` plus `MULTIPART_OVERHEAD_BYTES`), unknown fields
@@ -14,7 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -24,7 +27,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
 
-from gateway import keys
+from gateway import keys, options
 from gateway.auth import caller_scope, refusal
 from gateway.errors import (
     BadRequestError,
@@ -40,7 +43,7 @@ from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import AudioDigest, ObjectUpload, format_bytes
 from jetscribe.errors import UnsafeTargetError
 from jetscribe.netguard import check_public_url
-from schemas import JobMessage, JobRecord, SchemaError, Task, encode, names
+from schemas import DecodeOptions, JobMessage, JobRecord, SchemaError, Task, encode, names
 from schemas.api import JobAccepted
 from schemas.codec import decode_job_message
 from schemas.languages import WHISPER_LANGUAGES
@@ -52,8 +55,10 @@ log = logging.getLogger(__name__)
 TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
 FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
 MAX_FIELD_BYTES: Final = 4096
-MAX_FORM_PARTS: Final = 16
-"""`audio`, the four fields, and room for a few a newer client might send."""
+MAX_FORM_PARTS: Final = 48
+"""`audio`, the four fields, the decoding options, and room for a few a newer client might send."""
+MAX_JSON_BYTES: Final = 64 * 1024
+"""A JSON body holds no audio: its fields and options fit in far less."""
 READ_BYTES: Final = 64 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
 MAX_DISPLAY_NAME_CHARS: Final = 255
@@ -72,6 +77,9 @@ class Submission:
     task: Task = "transcribe"
     webhook_url: str | None = None
     audio_url: str | None = None
+    option_values: dict[str, str] = field(default_factory=dict)
+    """The decoding options' form fields as sent (text), read into `options` once the form is complete."""
+    options: DecodeOptions = field(default_factory=DecodeOptions)
     seen: set[str] = field(default_factory=set)
     upload: ObjectUpload | AudioDigest | None = None
     filename: str | None = None
@@ -98,6 +106,7 @@ class Submission:
                 "webhook_url": self.webhook_url,
                 "audio_url": self.audio_url,
                 "audio_sha256": self.upload.sha256_hex if self.upload is not None else None,
+                "options": msgspec.to_builtins(self.options),
             }
         )
 
@@ -197,7 +206,7 @@ async def _submit(request: web.Request) -> tuple[str, str]:
         raise too_large
     job_id = new_job_id()
     upload = ObjectUpload(app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=app[keys.SETTINGS].max_upload_bytes)
-    submission = await _read_form(request, upload)
+    submission = await _read_body(request, upload)
     await _queue(app, job_id, submission)
     app[keys.METRICS].jobs_submitted.inc()
     if submission.audio_url is None:
@@ -212,7 +221,7 @@ async def _replay(request: web.Request, first: IdempotencyRecord) -> web.Respons
     """A request with the key of a finished one: the same job if it asks the same, else 422."""
     if (too_large := _declared_too_large(request)) is not None:
         raise too_large
-    submission = await _read_form(request, AudioDigest(max_bytes=request.app[keys.SETTINGS].max_upload_bytes))
+    submission = await _read_body(request, AudioDigest(max_bytes=request.app[keys.SETTINGS].max_upload_bytes))
     if submission.fingerprint() != first.fingerprint or first.job_id is None:
         raise UnprocessableError(
             "this Idempotency-Key was used for a different request (other fields or other audio): "
@@ -257,12 +266,69 @@ def _accepted(job_id: str, *, replayed: bool) -> web.Response:
 
 
 def _require_multipart(request: web.Request) -> None:
-    if request.content_type != "multipart/form-data":
+    if request.content_type not in ("multipart/form-data", "application/json"):
         got = request.headers.get("Content-Type", "no Content-Type")
         raise UnsupportedMediaError(
-            f"POST /jobs takes a multipart/form-data body with an `audio` file part (got {got!r}); "
-            "e.g. curl -F audio=@talk.mp3 http://HOST/jobs"
+            f"POST /jobs takes a multipart/form-data body with an `audio` file part (got {got!r}), "
+            "e.g. curl -F audio=@talk.mp3 http://HOST/jobs, or an application/json body with `audio_url`"
         )
+
+
+async def _read_body(request: web.Request, sink: ObjectUpload | AudioDigest) -> Submission:
+    if request.content_type == "application/json":
+        return await _read_json(request)
+    return await _read_form(request, sink)
+
+
+async def _read_json(request: web.Request) -> Submission:
+    """A JSON object: `audio_url` (required), `language`, `task`, `webhook_url` and the decoding options by name,
+    each of its JSON type. Unknown fields are refused (a typed body: a misspelt option is a 422, not ignored)."""
+    settings = request.app[keys.SETTINGS]
+    body = bytearray()
+    while chunk := await request.content.read(READ_BYTES):
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise PayloadTooLargeError(
+                f"the JSON body is larger than {MAX_JSON_BYTES} bytes: it holds only `audio_url` and the job's "
+                "fields (upload audio as multipart/form-data)"
+            )
+    try:
+        fields = msgspec.json.decode(bytes(body), type=dict[str, Any])
+    except msgspec.DecodeError as exc:
+        raise BadRequestError(f"the JSON body is malformed or not an object: {exc}") from exc
+    submission = Submission(body_limit=MAX_JSON_BYTES)
+    unknown = sorted(set(fields) - FIELDS - options.NAMES)
+    if unknown:
+        raise UnprocessableError(
+            f"unknown field(s) {', '.join(f'`{name}`' for name in unknown)} in the JSON body: it takes `audio_url`, "
+            "`language`, `task`, `webhook_url` and the decoding options listed in GET /openapi.json"
+        )
+    text: dict[str, str] = {}
+    for name in sorted(FIELDS & set(fields)):
+        value = fields[name]
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise UnprocessableError(f"field `{name}` must be a string (got {type(value).__name__})")
+        text[name] = value
+    if "language" in text:
+        submission.language = parse_language(text["language"])
+    if "task" in text:
+        submission.task = parse_task(text["task"])
+    if "webhook_url" in text:
+        submission.webhook_url = await parse_webhook_url(
+            text["webhook_url"], allow_private=settings.allow_private_targets
+        )
+    submission.audio_url = await parse_webhook_url(
+        text.get("audio_url", ""), allow_private=settings.allow_private_targets, what="audio_url"
+    )
+    if submission.audio_url is None:
+        raise BadRequestError(
+            "the JSON body has no `audio_url`: give the audio's http(s) address, or upload the file as "
+            "multipart/form-data (the field `audio`)"
+        )
+    submission.options = options.parse_json({name: fields[name] for name in options.NAMES & set(fields)})
+    return submission
 
 
 async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest) -> Submission:
@@ -277,6 +343,7 @@ async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest) -> 
                 await _read_part(request, sink, part, submission)
         except (ValueError, BadHttpMessage) as exc:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
+        submission.options = options.parse_form(submission.option_values)
         upload = submission.upload
         if upload is None:
             if submission.audio_url is not None:
@@ -326,7 +393,7 @@ async def _read_part(
 
         await sink.write_from(counted)
         return
-    if name not in FIELDS:
+    if name not in FIELDS and name not in options.NAMES:
         # Ignored (forward compatible), but read through the same limit as everything else.
         while chunk := await part.read_chunk(READ_BYTES):
             submission.count(len(chunk))
@@ -334,17 +401,21 @@ async def _read_part(
     if name in submission.seen:
         raise BadRequestError(f"the form has more than one `{name}` field")
     submission.seen.add(name)
-    value = await read_field(part, submission)
-    if name == "language":
+    await _set_field(submission, name, await read_field(part, submission), settings.allow_private_targets)
+
+
+async def _set_field(submission: Submission, name: str, value: str, allow_private: bool) -> None:
+    """Check one text field of the form and keep it (options are read together once the form is complete)."""
+    if name in options.NAMES:
+        submission.option_values[name] = value
+    elif name == "language":
         submission.language = parse_language(value)
     elif name == "task":
         submission.task = parse_task(value)
     elif name == "audio_url":
-        submission.audio_url = await parse_webhook_url(
-            value, allow_private=settings.allow_private_targets, what="audio_url"
-        )
+        submission.audio_url = await parse_webhook_url(value, allow_private=allow_private, what="audio_url")
     else:
-        submission.webhook_url = await parse_webhook_url(value, allow_private=settings.allow_private_targets)
+        submission.webhook_url = await parse_webhook_url(value, allow_private=allow_private)
 
 
 def _display_name(submission: Submission) -> str | None:
@@ -366,18 +437,10 @@ def _describe(submission: Submission) -> str:
 async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
     """Create the queued job record and publish the job message; undo both if the queue refuses it."""
     now = datetime.now(UTC)
-    message = JobMessage(
-        job_id=job_id,
-        audio_object=job_id if submission.upload is not None else None,
-        audio_url=submission.audio_url,
-        language=submission.language,
-        task=submission.task,
-        webhook_url=submission.webhook_url,
-        submitted_at=now,
-    )
-    record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
     created = False
     try:
+        message = _job_message(job_id, submission, now)
+        record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
         _check_as_a_worker_will(message)
         # Listed before its record exists, so that the job-list indexer finds it listed already.
         await app[keys.JOB_LIST].add_submission(record)
@@ -386,6 +449,23 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
     except BaseException:
         await asyncio.shield(_undo(app, job_id, record_created=created, audio_stored=submission.upload is not None))
         raise
+
+
+def _job_message(job_id: str, submission: Submission, now: datetime) -> JobMessage:
+    """The job message; 422 when its fields contradict each other (`JobMessage.__post_init__`'s rules)."""
+    try:
+        return JobMessage(
+            job_id=job_id,
+            audio_object=job_id if submission.upload is not None else None,
+            audio_url=submission.audio_url,
+            language=submission.language,
+            task=submission.task,
+            options=submission.options,
+            webhook_url=submission.webhook_url,
+            submitted_at=now,
+        )
+    except ValueError as exc:
+        raise UnprocessableError(f"the job cannot be queued as submitted: {exc}") from exc
 
 
 def _check_as_a_worker_will(message: JobMessage) -> None:

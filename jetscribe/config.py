@@ -123,6 +123,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Run Whisper on the GPU when the build supports it."""
     flash_attn: bool = True
     """Flash attention on the GPU."""
+    vad: bool = True
+    """Voice activity detection (Silero) before Whisper: only speech is transcribed, silence and noise give no text;
+    each job may switch it on or off for itself."""
     ack_wait_s: PositiveFloat = 60.0
     """A job message not acknowledged or kept alive for this long goes to another worker."""
     in_progress_interval_s: PositiveFloat = 15.0

@@ -18,9 +18,9 @@ from jetscribe.config import Settings, env_name
 _DESCRIBED_DEFAULTS: Final = {"threads": "CPUs this process may use"}
 
 
-def field_docs() -> dict[str, str]:
-    """Field name → its attribute docstring in the `Settings` source."""
-    tree = ast.parse(inspect.getsource(Settings))
+def field_docs(struct: type[msgspec.Struct] = Settings) -> dict[str, str]:
+    """Field name → its attribute docstring in the source of `struct` (`Settings` by default)."""
+    tree = ast.parse(inspect.getsource(struct))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, following in itertools.pairwise(body):

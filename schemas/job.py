@@ -20,11 +20,27 @@ class Word(msgspec.Struct, frozen=True):
 
 
 class Segment(msgspec.Struct, frozen=True):
+    """A stretch of transcribed speech, with the detail of OpenAI's `verbose_json` segments.
+
+    The detail fields are optional: transcripts written before they existed have none.
+    """
+
     index: int
     start: float
+    """Seconds from the start of the audio."""
     end: float
     text: str
     words: list[Word] = []
+    avg_logprob: float | None = None
+    """Mean log probability of the segment's tokens (text and time stamps)."""
+    no_speech_prob: float | None = None
+    """Whisper's probability that the 30 s window this segment came from holds no speech."""
+    compression_ratio: float | None = None
+    """Bytes of the text over bytes of its zlib compression: above about 2.4, text that repeats itself."""
+    temperature: float | None = None
+    """Temperature of the decoding this segment came from: the job's `temperature`, or higher after a fallback."""
+    tokens: list[int] = []
+    """Whisper token ids of the segment, time-stamp tokens included."""
 
 
 class WebhookState(msgspec.Struct, kw_only=True):
@@ -58,7 +74,8 @@ class Job(msgspec.Struct, kw_only=True):
     id: str
     status: JobStatus
     language: str | None
-    """The requested language, or the detected one once the worker knows it."""
+    """The requested language, or the detected one once the worker knows it; null when the audio holds no speech
+    and none was requested."""
     task: Task
     duration_secs: float | None = None
     progress: int = 0
@@ -73,3 +90,6 @@ class Job(msgspec.Struct, kw_only=True):
     timings: JobTimings | None = None
     filename: str | None = None
     """The uploaded file's name (or the last part of `audio_url`), for people; null for jobs sent straight to NATS."""
+    language_probability: float | None = None
+    """Whisper's probability of the detected `language`, measured on the first 30 s of speech; null when the
+    language was given, or no speech was found."""

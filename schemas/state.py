@@ -26,6 +26,8 @@ class JobRecord(msgspec.Struct, kw_only=True):
     audio_url: str | None = None
     webhook_url: str | None = None
     detected_language: str | None = None
+    language_probability: float | None = None
+    """Whisper's probability of `detected_language` (see `Job.language_probability`)."""
     duration_secs: float | None = None
     progress: int = 0
     error: str | None = None
@@ -81,6 +83,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             webhook=self.webhook,
             timings=self.timings,
             filename=self.filename,
+            language_probability=self.language_probability,
         )
 
 

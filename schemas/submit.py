@@ -21,16 +21,69 @@ JobId = Annotated[
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
 
 
-class DecodeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Per-job decoder settings; every field has the service default."""
+LanguageCode = Annotated[str, msgspec.Meta(min_length=2, max_length=3, pattern="^[a-z]{2,3}$")]
+
+
+class DecodeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """Per-job decoder settings; every field has the service default.
+
+    Defaults are left out of the encoded message, so a job that sets none of the newer options reads the same
+    to a worker of an earlier release.
+    """
 
     beam_size: Annotated[int, msgspec.Meta(ge=1, le=16)] = 5
     """Beam-search width; 1 means greedy decoding."""
     temperature: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    """Sampling temperature of the first attempt at each 30 s window; 0 decodes deterministically."""
     initial_prompt: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     """Text that primes the decoder: names, spelling, style."""
     word_timestamps: bool = True
     """Fill each segment's `words` with per-word timings and probabilities."""
+
+    # Voice activity detection (Silero VAD): only speech reaches Whisper; times stay on the audio's own timeline.
+    vad: bool | None = None
+    """Detect speech first and transcribe only that; null means the worker's setting (`JETSCRIBE_VAD`, on)."""
+    vad_threshold: Annotated[float, msgspec.Meta(ge=0.01, le=0.99)] = 0.5
+    """Speech probability (Silero's, per 32 ms frame) from which a frame counts as speech."""
+    vad_min_speech_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 250
+    """Shorter bursts of speech are ignored (clicks, coughs)."""
+    vad_min_silence_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 500
+    """A pause must last this long to end a stretch of speech."""
+    vad_speech_pad_ms: Annotated[int, msgspec.Meta(ge=0, le=2_000)] = 200
+    """Audio kept on each side of a stretch of speech, so first and last words are not clipped."""
+
+    # Guards against text that is not in the audio, and Whisper's temperature fallback.
+    temperature_increment: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.2
+    """A window whose decoding fails the checks below is decoded again at a temperature this much higher, up to 1.0;
+    0 turns the fallback off."""
+    entropy_threshold: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 2.4
+    """Fallback when the entropy (nats) of the last 32 tokens of a window's text is below this: a repetition loop
+    (whisper.cpp's stand-in for Whisper's compression-ratio test inside the decoder)."""
+    logprob_threshold: Annotated[float, msgspec.Meta(ge=-20.0, le=0.0)] = -1.0
+    """Fallback when a window's average token log probability is below this (unless the window is silent)."""
+    no_speech_threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.6
+    """A window whose no-speech probability exceeds this, and whose average log probability is below
+    `logprob_threshold`, is taken as silence: it yields no segment."""
+    compression_ratio_threshold: Annotated[float, msgspec.Meta(ge=1.0, le=100.0)] = 2.4
+    """A segment whose text compresses (zlib) by more than this after the fallback is a loop: its repetitions are
+    dropped, keeping the first."""
+    suppress_non_speech: bool = True
+    """Never write non-speech tokens: bracketed annotations such as `[BLANK_AUDIO]`, music symbols (Whisper's
+    `suppress_tokens=-1`)."""
+
+    # What to listen to.
+    languages: Annotated[tuple[LanguageCode, ...], msgspec.Meta(min_length=1, max_length=100)] | None = None
+    """When the language is detected, choose only among these ISO 639-1 codes; null allows every language."""
+    audio_stream: Annotated[int, msgspec.Meta(ge=0, le=63)] | None = None
+    """Which audio stream of the file to transcribe, counting audio streams from 0; null means the one ffmpeg
+    chooses (the container's default stream)."""
+
+    def __post_init__(self) -> None:
+        try:
+            for language in self.languages or ():
+                check_language(language)
+        except ValueError as exc:
+            raise ValueError(f"`languages`: {exc}") from None
 
 
 class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -62,3 +115,8 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                 f"schema_version {self.schema_version} is not supported; this service understands {SCHEMA_VERSION}"
             )
         check_language(self.language)
+        if self.language is not None and self.options.languages and self.language not in self.options.languages:
+            raise ValueError(
+                f"language {self.language!r} is not among the allowed `languages` {list(self.options.languages)}: "
+                "give one of them, or leave `language` out to detect it among them"
+            )

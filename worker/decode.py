@@ -1,5 +1,11 @@
 """Decoding any audio or video file ffmpeg reads into what Whisper takes: 16 kHz mono float32 samples.
 
+Which audio: the stream ffmpeg itself picks (the container's default audio stream; not simply the first, which
+in a film or a recording with several tracks may be silent), or the one a job names (`audio_stream`). ffmpeg
+decodes it to stereo and the mono mix is made here, block by block: the mean of the two channels, unless that
+mean loses most of the louder channel's energy (channels in opposite phase, L = −R, cancel in a plain downmix),
+in which case the louder channel alone is kept.
+
 Bounded in every direction, because the file comes from whoever submitted the job:
 - **What ffmpeg may open.** Input through the `file` protocol only, and only the container formats
   in `FORMATS` (`-protocol_whitelist`, `-format_whitelist`): playlists (HLS), concat scripts,
@@ -37,7 +43,11 @@ from worker.errors import AudioTooLongError, BadAudioError, PermanentError
 
 SAMPLE_RATE: Final = 16_000
 READ_BYTES: Final = 1 << 20
-"""PCM read from ffmpeg (and taken from the budget) at a time: 16 s of audio."""
+"""PCM read from ffmpeg (and taken from the budget) at a time: 8 s of stereo audio, 16 s of mono."""
+CHANNELS: Final = 2
+FRAME_BYTES: Final = 4 * CHANNELS
+CANCELLED_MIX: Final = 0.3
+"""A block whose channel mean keeps less than this share of its louder channel's energy is a cancelling mix."""
 STDERR_KEEP_LINES: Final = 50
 PROBE_STDERR_BYTES: Final = 1 << 20
 FORMATS: Final = (
@@ -88,16 +98,30 @@ def probe_command(path: Path) -> list[str]:
     return [_binary(), "-hide_banner", "-nostdin", *_flags(_input_args()), "-i", str(path)]
 
 
-def decode_command(path: Path, max_audio_s: float) -> list[str]:
-    """ffmpeg writing 16 kHz mono f32le to stdout, stopping a second past `max_audio_s`."""
+def decode_command(path: Path, max_audio_s: float, *, audio_stream: int | None = None) -> list[str]:
+    """ffmpeg writing 16 kHz stereo f32le to stdout, stopping a second past `max_audio_s`: from the audio stream
+    ffmpeg chooses, or audio stream number `audio_stream` (counting audio streams from 0)."""
+    chosen = {} if audio_stream is None else {"map": f"0:a:{audio_stream}"}
     stream = (
         ffmpeg.input(str(path), **_input_args())
         .output(
-            "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE, map="0:a:0", vn=None, t=max_audio_s + 1
+            "pipe:", format="f32le", acodec="pcm_f32le", ac=CHANNELS, ar=SAMPLE_RATE, vn=None, sn=None, dn=None,
+            t=max_audio_s + 1, **chosen,
         )
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-    )
+    )  # fmt: skip
     return [str(arg) for arg in stream.compile(cmd=_binary())]
+
+
+def downmix(frames: npt.NDArray[np.float32]) -> Samples:
+    """Mono samples of interleaved stereo `frames` (shape (n, 2)): their mean, or the louder channel when the
+    mean cancels (see the module docstring)."""
+    mono: Samples = frames.mean(axis=1, dtype=np.float32)
+    channel_energy = np.square(frames, dtype=np.float64).mean(axis=0) if frames.size else np.zeros(CHANNELS)
+    loudest = int(np.argmax(channel_energy))
+    if frames.size and float(np.square(mono, dtype=np.float64).mean()) < CANCELLED_MIX * channel_energy[loudest]:
+        return np.ascontiguousarray(frames[:, loudest])
+    return mono
 
 
 def _flags(options: dict[str, str]) -> list[str]:
@@ -118,6 +142,15 @@ def explain_failure(stderr: str, returncode: int) -> str:
                 return f"cannot decode the audio: {reason} (ffmpeg: {line})"
     last = lines[-1] if lines else "no message"
     return f"cannot decode the audio: ffmpeg failed with exit status {returncode} (ffmpeg: {last})"
+
+
+def _failure(stderr: str, returncode: int, audio_stream: int | None) -> BadAudioError:
+    if audio_stream is not None and "matches no streams" in stderr:
+        return BadAudioError(
+            f"cannot decode the audio: it has no audio stream {audio_stream} (`audio_stream` counts the file's "
+            "audio streams from 0; leave it out for the file's default audio stream)"
+        )
+    return BadAudioError(explain_failure(stderr, returncode))
 
 
 def _too_long(max_audio_s: float, found: str) -> AudioTooLongError:
@@ -222,8 +255,10 @@ async def decode_file(
     expected_s: float | None = None,
     budget: AudioBudget | None = None,
     waiting: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    audio_stream: int | None = None,
 ) -> Samples:
-    """16 kHz mono float32 samples of the first audio stream in `path`, at most `max_audio_s` of them.
+    """16 kHz mono float32 samples of the audio stream ffmpeg chooses in `path` (or audio stream `audio_stream`),
+    at most `max_audio_s` of them.
 
     `expected_s` is the probed duration (to size the buffer; None: probe here). With a `budget`,
     the returned samples' `nbytes` stay taken from it (the caller gives them back when done); on
@@ -235,25 +270,32 @@ async def decode_file(
     cap = pcm_cap_bytes(max_audio_s)
     buffer = _PcmBuffer(int((expected_s or 0) * BYTES_PER_AUDIO_S) + READ_BYTES, cap)
     process = await asyncio.create_subprocess_exec(
-        *decode_command(path, max_audio_s), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *decode_command(path, max_audio_s, audio_stream=audio_stream), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None and process.stderr is not None
     stderr: deque[bytes] = deque(maxlen=STDERR_KEEP_LINES)
     tail = asyncio.create_task(_keep_tail(process.stderr, stderr))
     held = 0
+    partial = b""
     try:
         while True:
-            # Hold at least one read ahead of what the buffer keeps (a read returns what the pipe has).
+            # Hold at least one read ahead of what the buffer keeps (a read returns what the pipe has; each read
+            # keeps at most half its bytes, once mixed down to mono).
             if budget is not None and held - buffer.size < READ_BYTES:
                 await _take(budget, waiting)
                 held += READ_BYTES
             data = await process.stdout.read(READ_BYTES)
             if not data:
                 break
-            if buffer.size + len(data) > cap:
+            data = partial + data
+            whole = len(data) - len(data) % FRAME_BYTES
+            partial = data[whole:]
+            mono = downmix(np.frombuffer(data[:whole], dtype=np.float32).reshape(-1, CHANNELS)).tobytes()
+            if buffer.size + len(mono) > cap:
                 raise _too_long(max_audio_s, "goes on past the limit while decoding (longer than its header says)")
-            buffer.append(data)
+            buffer.append(mono)
         await process.wait()
         await tail
     except BaseException:
@@ -271,7 +313,7 @@ async def decode_file(
     if process.returncode != 0:
         if budget is not None:
             budget.give_back(samples.nbytes)
-        raise BadAudioError(explain_failure(b"".join(stderr).decode("utf-8", "replace"), process.returncode or 1))
+        raise _failure(b"".join(stderr).decode("utf-8", "replace"), process.returncode or 1, audio_stream)
     if samples.size == 0:
         raise BadAudioError("cannot decode the audio: it holds no samples (zero-length audio)")
     return samples

@@ -34,15 +34,21 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import _pywhispercpp as pw
+import msgspec
 import numpy as np
 from pywhispercpp.model import Model
 
 from jetscribe.errors import ModelError
+from jetscribe.models.vad import vad_model
 from schemas import DecodeOptions, Segment, Task, Word
+from worker import whisperlib
 from worker.abort import AbortSignal
 from worker.decode import SAMPLE_RATE, Samples
-from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError
-from worker.words import CENTISECONDS, TokenPiece, merge_words
+from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError, WhisperLibError
+from worker.language import identify_language
+from worker.quality import compression_ratio, loop_cut, mean
+from worker.timeline import SpeechMap
+from worker.words import CENTISECONDS, UNSPACED_LANGUAGES, TokenPiece, merge_words
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +81,20 @@ class DecodeRequest:
     language: str | None
     task: Task
     options: DecodeOptions
+    vad: bool = True
+    """Transcribe only the speech voice activity detection finds (the job's `vad`, else the worker's setting)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Transcription:
     segments: list[Segment]
-    language: str
-    """The requested language, or the one Whisper detected."""
+    language: str | None
+    """The requested language, or the one Whisper detected on the speech; None when neither (no speech found)."""
     duration_secs: float
+    language_probability: float | None = None
+    """Whisper's probability of the detected language; None when it was requested or there was no speech."""
+    speech_secs: float | None = None
+    """Seconds of audio Whisper heard: the speech VAD found (the whole audio without VAD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +133,11 @@ class WhisperEngine:
         if self._ctx is None:
             raise ModelError(f"whisper.cpp could not load {model_path}: is it a whisper.cpp GGML model?")
         self.multilingual = bool(pw.whisper_is_multilingual(self._ctx))
+        self._vad_model = vad_model()
+        try:
+            self._pointer = whisperlib.context_pointer(self._ctx)
+        except WhisperLibError as exc:
+            raise ModelError(f"cannot reach libwhisper beside pywhispercpp: {exc}") from exc
 
     def __enter__(self) -> Self:
         return self
@@ -139,6 +156,7 @@ class WhisperEngine:
         pw.assign_new_segment_callback(self._params, _ignore)
         pw.assign_abort_callback(self._params, _never)
         pw.assign_encoder_begin_callback(self._params, _always)
+        pw.assign_logits_filter_callback(self._params, _ignore)
         pw.whisper_free(self._ctx)
         self._ctx = None
         self._model._ctx = None  # type: ignore[attr-defined]
@@ -167,7 +185,8 @@ class WhisperEngine:
         """Pay one-off costs (buffers, GPU kernels) before the first real job does."""
         silence = np.zeros(int(SAMPLE_RATE * WARMUP_SECONDS), dtype=np.float32)
         ignore = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
-        request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=1))
+        # Without VAD: voice activity detection would find no speech in silence, and Whisper would not run.
+        request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=1), vad=False)
         self.transcribe(silence, request, ignore)
 
     def check(self, request: DecodeRequest) -> None:
@@ -177,8 +196,14 @@ class WhisperEngine:
                 f"model {self.name!r} is English-only: it cannot transcribe language {request.language!r}; "
                 "run workers with a multilingual model (e.g. WHISPER_MODEL=base)"
             )
+        allowed = request.options.languages
+        if not self.multilingual and allowed and "en" not in allowed:
+            raise UnsupportedJobError(
+                f"model {self.name!r} is English-only: it cannot transcribe any of the allowed languages "
+                f"{', '.join(allowed)}; run workers with a multilingual model (e.g. WHISPER_MODEL=base)"
+            )
 
-    def _configure(self, request: DecodeRequest, hooks: Hooks, chunk: _Chunk) -> None:
+    def _configure(self, request: DecodeRequest, hooks: Hooks, chunk: _Chunk, attempts: _Attempts) -> None:
         params = self._params
         options = request.options
         beam = options.beam_size > 1
@@ -193,9 +218,16 @@ class WhisperEngine:
         params.detect_language = False
         params.translate = request.task == "translate"
         params.temperature = options.temperature
+        params.temperature_inc = options.temperature_increment
+        params.entropy_thold = options.entropy_threshold
+        params.logprob_thold = options.logprob_threshold
+        params.no_speech_thold = options.no_speech_threshold
+        params.suppress_nst = options.suppress_non_speech
+        params.suppress_blank = True
         params.n_threads = self._threads
         params.initial_prompt = options.initial_prompt or ""
-        params.token_timestamps = options.word_timestamps
+        # Token times also place the cut of a repetition loop, so they are computed even without word timestamps.
+        params.token_timestamps = True
         params.no_context = True
         params.no_timestamps = False
         params.single_segment = False
@@ -210,11 +242,17 @@ class WhisperEngine:
         def on_new_segments(ctx: object, n_new: int, *_: object) -> None:
             total = pw.whisper_full_n_segments(ctx)
             for index in range(total - n_new, total):
-                segment = self._segment(index, words=False, chunk=chunk)
+                attempts.temperatures[index] = attempts.temperature
+                segment = self._segment(index, request, chunk, attempts)
                 # Only segments this chunk keeps go out live; the rest come again from the next chunk.
                 if chunk.edge_s is not None and segment.end - chunk.offset_s >= chunk.edge_s:
                     return
-                hooks.on_segment(segment)
+                hooks.on_segment(_without_unasked_words(chunk.speech.segment(segment), request))
+
+        def on_encoder_begin(*_: object) -> bool:
+            # Called before each 30 s window on every backend: returning False ends whisper_full there.
+            attempts.window_began()
+            return not hooks.abort.is_set()
 
         def on_progress(percent: int, *_: object) -> None:
             hooks.on_progress(int(100 * (chunk.offset_s + chunk.duration_s * percent / 100) / chunk.total_s))
@@ -222,8 +260,8 @@ class WhisperEngine:
         pw.assign_progress_callback(params, on_progress)
         pw.assign_new_segment_callback(params, on_new_segments)
         pw.assign_abort_callback(params, lambda *_: hooks.abort.is_set())
-        # Called before each 30 s window on every backend: returning False ends whisper_full there.
-        pw.assign_encoder_begin_callback(params, lambda *_: not hooks.abort.is_set())
+        pw.assign_encoder_begin_callback(params, on_encoder_begin)
+        pw.assign_logits_filter_callback(params, lambda _ctx, n_tokens, *_: attempts.token_step(n_tokens))
 
     async def run(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Transcribe in a thread. When `hooks.abort` fires, raise JobAbortedError at once: whisper.cpp
@@ -276,55 +314,113 @@ class WhisperEngine:
                 await work
 
     def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
-        """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted."""
+        """Run Whisper on `samples` (blocking: call it in a thread). Raises JobAbortedError when aborted.
+
+        With VAD, Whisper hears only the speech (joined, `worker.timeline`); audio without speech ends here, with
+        no segments. The language, when not given, is identified on the first 30 s of that speech.
+        """
         if self._ctx is None:
             raise ModelError(f"the engine for model {self.name!r} is closed")
         self.check(request)
-        total = samples.size
-        total_s = total / SAMPLE_RATE
+        total_s = samples.size / SAMPLE_RATE
+        duration = round(total_s, 3)
+        speech = self._speech(samples, request.options) if request.vad else SpeechMap.whole(total_s)
+        if not speech.regions:
+            return Transcription(segments=[], language=request.language, duration_secs=duration, speech_secs=0.0)
+        joined = speech.join(samples)
+        language, probability = self._language(joined, request)
+        if hooks.abort.is_set():
+            raise JobAbortedError(hooks.abort.reason or "cancelled")
         segments: list[Segment] = []
-        language = request.language
         start = 0
         while True:
-            end = min(total, start + int(CHUNK_S * SAMPLE_RATE))
+            end = min(joined.size, start + int(CHUNK_S * SAMPLE_RATE))
             chunk = _Chunk(
                 offset_s=start / SAMPLE_RATE,
                 duration_s=(end - start) / SAMPLE_RATE,
-                total_s=total_s,
+                total_s=joined.size / SAMPLE_RATE,
                 first_index=len(segments),
-                edge_s=None if end == total else (end - start) / SAMPLE_RATE - CHUNK_EDGE_S,
+                edge_s=None if end == joined.size else (end - start) / SAMPLE_RATE - CHUNK_EDGE_S,
                 language=language,
+                speech=speech,
             )
-            found = self._transcribe_chunk(samples[start:end], request, hooks, chunk)
-            # Whisper detects the language once, in the first chunk; the others keep it, as one call would.
-            language = language or pw.whisper_lang_str(pw.whisper_full_lang_id(self._ctx))
+            found = self._transcribe_chunk(joined[start:end], request, hooks, chunk)
             kept = found if chunk.edge_s is None else _before_edge(found, chunk)
             segments.extend(kept)
-            if end == total:
+            if end == joined.size:
                 break
             start += _advance(found, kept, chunk)
-        assert language is not None
-        return Transcription(segments=segments, language=language, duration_secs=round(total_s, 3))
+        final = [
+            msgspec.structs.replace(_without_unasked_words(speech.segment(segment), request), index=index)
+            for index, segment in enumerate(s for s in segments if s.text)
+        ]
+        return Transcription(
+            segments=final,
+            language=language,
+            duration_secs=duration,
+            language_probability=probability,
+            speech_secs=round(speech.speech_s, 3),
+        )
+
+    def _speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
+        """Where `samples` hold speech, by Silero VAD (whisper.cpp's), padded and merged."""
+        settings = whisperlib.VadSettings(
+            threshold=options.vad_threshold,
+            min_speech_ms=options.vad_min_speech_ms,
+            min_silence_ms=options.vad_min_silence_ms,
+            speech_pad_ms=options.vad_speech_pad_ms,
+        )
+        regions = whisperlib.speech_regions(self._vad_model, samples, settings, SAMPLE_RATE)
+        return SpeechMap.of(regions, samples.size / SAMPLE_RATE)
+
+    def _language(self, speech: Samples, request: DecodeRequest) -> tuple[str, float | None]:
+        """The job's language and, when detected here, Whisper's probability of it."""
+        if request.language is not None:
+            return request.language, None
+        if not self.multilingual:
+            return "en", None
+        return identify_language(self._ctx, speech, threads=self._threads, allowed=request.options.languages)
 
     def _transcribe_chunk(self, samples: Samples, request: DecodeRequest, hooks: Hooks, chunk: _Chunk) -> list[Segment]:
-        """Segments of one chunk, on the original timeline."""
-        self._configure(request, hooks, chunk)
+        """Segments of one chunk, on the timeline of the audio Whisper hears (the joined speech with VAD)."""
+        attempts = _Attempts(request.options)
+        self._configure(request, hooks, chunk, attempts)
         status = pw.whisper_full(self._ctx, self._params, samples, samples.size)
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
         if status != 0:
             raise RetryableError(f"whisper.cpp failed with status {status}")
-        words = request.options.word_timestamps
-        return [self._segment(i, words=words, chunk=chunk) for i in range(pw.whisper_full_n_segments(self._ctx))]
+        count = pw.whisper_full_n_segments(self._ctx)
+        return [self._segment(i, request, chunk, attempts) for i in range(count)]
 
-    def _segment(self, index: int, *, words: bool, chunk: _Chunk) -> Segment:
-        """Segment `index` of the last whisper_full call, shifted by the chunk's offset."""
+    def _segment(self, index: int, request: DecodeRequest, chunk: _Chunk, attempts: _Attempts) -> Segment:
+        """Segment `index` of the last whisper_full call with its detail and words, shifted by the chunk's offset.
+
+        Words are always found (they place the segment on the original timeline, `SpeechMap.segment`); a job
+        that did not ask for them has them removed at the end.
+
+        A segment whose text compresses past `compression_ratio_threshold` (a loop whisper.cpp's fallback did not
+        escape) is cut after the first copy of its repeated run; its end moves to the last token kept.
+        """
         ctx = self._ctx
         limit = chunk.duration_s
         start = min(pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS, limit)
         end = max(start, min(pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS, limit))
         text = pw.whisper_full_get_segment_text(ctx, index).decode("utf-8", "replace").strip()
-        found = merge_words(self._pieces(index), start, end) if words else []
+        tokens = self._tokens(index)
+        ratio = compression_ratio(text)
+        if ratio > request.options.compression_ratio_threshold:
+            text_positions = [i for i, token in enumerate(tokens) if token.piece is not None]
+            cut = loop_cut([tokens[i].id for i in text_positions])
+            if cut is not None:
+                tokens = tokens[: text_positions[cut - 1] + 1]
+                pieces = [t.piece for t in tokens if t.piece is not None]
+                text = b"".join(p.text for p in pieces).decode("utf-8", "replace").strip()
+                ratio = compression_ratio(text)
+                end = max(start, min(end, pieces[-1].t1 / CENTISECONDS))
+        pieces = [t.piece for t in tokens if t.piece is not None]
+        spaced = request.task == "translate" or chunk.language not in UNSPACED_LANGUAGES
+        found = merge_words(pieces, start, end, spaced=spaced)
         offset = chunk.offset_s
         return Segment(
             index=chunk.first_index + index,
@@ -333,18 +429,80 @@ class WhisperEngine:
             text=text,
             words=[Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
                         probability=w.probability) for w in found],
+            avg_logprob=_rounded(mean([t.logprob for t in tokens])),
+            no_speech_prob=_rounded(whisperlib.no_speech_prob(self._pointer, index)),
+            compression_ratio=_rounded(ratio),
+            temperature=attempts.temperatures.get(index, attempts.temperature),
+            tokens=[t.id for t in tokens],
         )  # fmt: skip
 
-    def _pieces(self, index: int) -> list[TokenPiece]:
+    def _tokens(self, index: int) -> list[_Token]:
+        """The segment's text and time-stamp tokens (special tokens left out), in order."""
         ctx = self._ctx
         eot = pw.whisper_token_eot(ctx)
-        pieces = []
+        beg = pw.whisper_token_beg(ctx)
+        found = []
         for j in range(pw.whisper_full_n_tokens(ctx, index)):
             data = pw.whisper_full_get_token_data(ctx, index, j)
-            if data.id >= eot:
-                continue
-            pieces.append(TokenPiece(pw.whisper_token_to_bytes(ctx, data.id), data.t0, data.t1, float(data.p)))
-        return pieces
+            if data.id < eot:
+                piece = TokenPiece(pw.whisper_token_to_bytes(ctx, data.id), data.t0, data.t1, float(data.p))
+                found.append(_Token(data.id, float(data.plog), piece))
+            elif data.id >= beg:
+                found.append(_Token(data.id, float(data.plog), None))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    id: int
+    logprob: float
+    piece: TokenPiece | None
+    """The text of a text token; None for a time-stamp token."""
+
+
+def _without_unasked_words(segment: Segment, request: DecodeRequest) -> Segment:
+    return segment if request.options.word_timestamps else msgspec.structs.replace(segment, words=[])
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+class _Attempts:
+    """whisper.cpp's temperature fallback, observed: which temperature each window's final decoding used.
+
+    whisper.cpp decodes a 30 s window at `temperature`, and again at `temperature + k × temperature_increment`
+    (up to 1.0) while the result fails its checks, but does not report which attempt it kept. Every attempt
+    restarts the decoders from an empty sequence, and the logits-filter callback is called before each token with
+    the length of the sequence so far: a length of 0 after a longer one is the next attempt. The encoder-begin
+    callback starts each window. The schedule is whisper.cpp's own (`whisper_full_with_state`).
+    """
+
+    def __init__(self, options: DecodeOptions) -> None:
+        schedule = [options.temperature]
+        if options.temperature_increment > 0:
+            t = options.temperature + options.temperature_increment
+            while t < 1.0 + 1e-6:
+                schedule.append(t)
+                t += options.temperature_increment
+        self._schedule = [round(t, 4) for t in schedule]
+        self._attempt = 0
+        self._last_length: int | None = None
+        self.temperatures: dict[int, float] = {}
+        """Temperature of each segment (by its index in the whisper_full call), recorded as it is produced."""
+
+    def window_began(self) -> None:
+        self._attempt = 0
+        self._last_length = None
+
+    def token_step(self, length: int) -> None:
+        if length == 0 and self._last_length:
+            self._attempt += 1
+        self._last_length = length
+
+    @property
+    def temperature(self) -> float:
+        return self._schedule[min(self._attempt, len(self._schedule) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +516,10 @@ class _Chunk:
     """Index of the chunk's first segment in the whole transcript."""
     edge_s: float | None
     """Chunk-relative time from which segments are left to the next chunk; None for the last chunk."""
-    language: str | None
-    """The language to use: requested, or detected in the first chunk."""
+    language: str
+    """The language to use: requested, or identified on the speech."""
+    speech: SpeechMap
+    """Where the audio Whisper hears lies in the original audio."""
 
 
 def _before_edge(found: list[Segment], chunk: _Chunk) -> list[Segment]:

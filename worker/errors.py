@@ -2,6 +2,7 @@
 
 WorkerError
 ├── RetryableError      a transient fault (NATS timeout, storage hiccup, unreachable URL): nak with a delay
+│   └── WhisperLibError a libwhisper call made through ctypes failed (VAD, segment detail)
 ├── PermanentError      the job can never succeed as submitted: fail it and term() the message
 │   ├── AudioMissingError   the audio object or URL does not exist
 │   ├── AudioTooLargeError  the audio at a URL exceeds the size limit
@@ -27,6 +28,10 @@ class WorkerError(JetscribeError):
 
 class RetryableError(WorkerError):
     """A transient fault: the job is worth another delivery after a back-off."""
+
+
+class WhisperLibError(RetryableError):
+    """A libwhisper function called through ctypes (`worker.whisperlib`) failed or cannot be reached."""
 
 
 class PermanentError(WorkerError):

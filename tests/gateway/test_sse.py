@@ -120,7 +120,39 @@ async def test_last_event_id_resumes_after_that_event(http: aiohttp.ClientSessio
         await publish_progress(nc, job_id, (1, 10), (2, 20), (3, 30), (4, 40))
         await cancel(http, job_id)
         events, _ = await read_events(response)
-    assert [(e.event, e.id) for e in events] == [("progress", "3"), ("progress", "4"), ("done", None)]
+    assert [(e.event, e.id) for e in events] == [
+        ("reset", None),
+        ("progress", "3"),
+        ("progress", "4"),
+        ("done", None),
+    ]
+
+
+async def test_a_reconnect_gets_an_explicit_reset_with_the_current_state(
+    http: aiohttp.ClientSession, nc: Client
+) -> None:
+    job_id = await submit(http)
+    async with http.get(f"/jobs/{job_id}/stream", headers={"Last-Event-ID": "7"}) as response:
+        events, _ = await read_events(response, stop_after=1)
+    assert events[0].event == "reset"
+    assert events[0].data["stage"] == "queued"
+
+
+async def test_events_of_a_retried_attempt_reach_a_client_resuming_from_the_first(
+    http: aiohttp.ClientSession, nc: Client
+) -> None:
+    # The worker numbers attempt 2's events from 1,000,001 (worker.progress.first_seq).
+    job_id = await submit(http)
+    async with http.get(f"/jobs/{job_id}/stream", headers={"Last-Event-ID": "40"}) as response:
+        await publish_progress(nc, job_id, (1_000_001, 5), (1_000_002, 10))
+        await cancel(http, job_id)
+        events, _ = await read_events(response)
+    assert [(e.event, e.id) for e in events] == [
+        ("reset", None),
+        ("progress", str(1_000_001)),
+        ("progress", str(1_000_002)),
+        ("done", None),
+    ]
 
 
 async def test_segment_events_are_sent_only_on_request(http: aiohttp.ClientSession, nc: Client) -> None:

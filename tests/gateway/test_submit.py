@@ -169,7 +169,7 @@ async def test_two_audio_parts_are_a_bad_request(http: aiohttp.ClientSession, to
 
 
 async def test_non_multipart_body_is_refused_with_how_to_send_it(http: aiohttp.ClientSession) -> None:
-    async with http.post("/jobs", json={"audio": "x"}) as response:
+    async with http.post("/jobs", data=b"audio", headers={"Content-Type": "text/plain"}) as response:
         body = await response.json()
     assert response.status == 415
     assert "multipart/form-data" in body["error"]

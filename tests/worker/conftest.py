@@ -39,6 +39,14 @@ def start_worker(settings: Settings, nc: Client) -> StartWorker:
 
 
 @pytest.fixture
+async def base_worker(settings: Settings, nc: Client, base_model: Path) -> AsyncIterator[Worker]:
+    """A worker running the multilingual base model."""
+    base = msgspec.structs.replace(settings, whisper_model="base", whisper_model_path=base_model)
+    async with Worker(base, nc) as running:
+        yield running
+
+
+@pytest.fixture
 def long_audio(tmp_path: Path) -> Path:
     """Three minutes of speech: long enough that a test can act while whisper runs."""
     path = tmp_path / "long180.ogg"

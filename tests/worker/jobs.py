@@ -57,16 +57,18 @@ async def submit(
     task: Task = "transcribe",
     beam_size: int = 1,
     word_timestamps: bool = True,
+    options: dict[str, Any] | None = None,
     **fields: Any,
 ) -> str:
-    """Upload `audio` and publish its job message; returns the job id. Greedy decoding keeps tests fast."""
+    """Upload `audio` and publish its job message; returns the job id. Greedy decoding keeps tests fast;
+    `options` are more `DecodeOptions` fields."""
     job_id = new_job_id()
     message = JobMessage(
         job_id=job_id,
         audio_object=await upload(topology, audio),
         language=language,
         task=task,
-        options=DecodeOptions(beam_size=beam_size, word_timestamps=word_timestamps),
+        options=DecodeOptions(beam_size=beam_size, word_timestamps=word_timestamps, **(options or {})),
         **fields,
     )
     await publish_job(js, message)

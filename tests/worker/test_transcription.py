@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import msgspec
 import pytest
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from tests.worker.jobs import AUDIO, TEXTS, recall, submit, terminal_event
 from worker.service import Worker
 
 FORMATS = ["en1.wav", "en1.mp3", "en1.ogg", "en1.flac", "en1.m4a", "en1.mp4", "en1_stereo44k.wav", "en1_8k.wav"]
-
-
-@pytest.fixture
-async def base_worker(settings: Settings, nc: Client, base_model: Path) -> AsyncIterator[Worker]:
-    """A worker running the multilingual base model."""
-    base = msgspec.structs.replace(settings, whisper_model="base", whisper_model_path=base_model)
-    async with Worker(base, nc) as running:
-        yield running
 
 
 @pytest.mark.parametrize("name", FORMATS)

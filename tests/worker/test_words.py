@@ -40,3 +40,23 @@ def test_word_times_are_clamped_into_the_segment_and_kept_in_order() -> None:
 
 def test_whitespace_only_pieces_make_no_word() -> None:
     assert merge_words([TokenPiece(b" ", 0, 10, 0.5)], 0.0, 1.0) == []
+
+
+def test_unspaced_languages_get_a_word_per_token() -> None:
+    pieces = [
+        TokenPiece("今日".encode(), 0, 30, 0.9),
+        TokenPiece("は".encode(), 30, 40, 0.8),
+        TokenPiece("。".encode(), 40, 45, 0.7),
+    ]
+
+    words = merge_words(pieces, 0.0, 0.5, spaced=False)
+
+    assert [w.word for w in words] == ["今日", "は", "。"]
+    assert [(w.start, w.end) for w in words] == [(0.0, 0.3), (0.3, 0.4), (0.4, 0.45)]
+
+
+def test_unspaced_pieces_holding_part_of_a_character_join_the_next() -> None:
+    sky = "天".encode()
+    pieces = [TokenPiece(sky[:2], 0, 10, 1.0), TokenPiece(sky[2:], 10, 20, 1.0), TokenPiece("気".encode(), 20, 30, 1.0)]
+
+    assert [w.word for w in merge_words(pieces, 0.0, 0.3, spaced=False)] == ["天", "気"]
