@@ -55,6 +55,9 @@ def f16_wer(tiny_model: Path, base_model: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
+# The first test also pays for the module fixture: f16 tiny.en and base over every English clip, then its own
+# model; minutes when the two cores are shared.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("model", "qtype"),
     [
