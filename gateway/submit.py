@@ -36,6 +36,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.idempotency import IdempotencyKeys, fingerprint, record_key
+from gateway.models import check_model
 from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import AudioDigest, ObjectUpload, format_bytes
 from jetscribe.errors import UnsafeTargetError
@@ -50,10 +51,10 @@ from schemas.submit import HttpUrl
 log = logging.getLogger(__name__)
 
 TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
-FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
+FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url", "model"})
 MAX_FIELD_BYTES: Final = 4096
 MAX_FORM_PARTS: Final = 16
-"""`audio`, the four fields, and room for a few a newer client might send."""
+"""`audio`, the five fields, and room for a few a newer client might send."""
 READ_BYTES: Final = 64 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
 MAX_DISPLAY_NAME_CHARS: Final = 255
@@ -72,6 +73,8 @@ class Submission:
     task: Task = "transcribe"
     webhook_url: str | None = None
     audio_url: str | None = None
+    model: str | None = None
+    """As requested; None means the service's default model."""
     seen: set[str] = field(default_factory=set)
     upload: ObjectUpload | AudioDigest | None = None
     filename: str | None = None
@@ -97,6 +100,7 @@ class Submission:
                 "task": self.task,
                 "webhook_url": self.webhook_url,
                 "audio_url": self.audio_url,
+                "model": self.model,
                 "audio_sha256": self.upload.sha256_hex if self.upload is not None else None,
             }
         )
@@ -116,6 +120,18 @@ def parse_language(value: str) -> str | None:
             "'fr' (or 'haw', 'yue'), or leave `language` out or empty to auto-detect it"
         )
     return language
+
+
+def parse_model(value: str) -> str | None:
+    """A model name as the form gives it; empty means the default model. Whether it is on offer is checked later."""
+    model = value.strip()
+    if not model:
+        return None
+    try:
+        names.model_token(model)
+    except ValueError as exc:
+        raise UnprocessableError(f"{exc}; GET /models lists the models on offer") from exc
+    return model
 
 
 def parse_task(value: str) -> Task:
@@ -334,17 +350,21 @@ async def _read_part(
     if name in submission.seen:
         raise BadRequestError(f"the form has more than one `{name}` field")
     submission.seen.add(name)
-    value = await read_field(part, submission)
+    await _set_field(submission, name, await read_field(part, submission), allow_private=settings.allow_private_targets)
+
+
+async def _set_field(submission: Submission, name: str, value: str, *, allow_private: bool) -> None:
+    """Check one of `FIELDS` and keep its value; 422 for a value the service does not accept."""
     if name == "language":
         submission.language = parse_language(value)
     elif name == "task":
         submission.task = parse_task(value)
+    elif name == "model":
+        submission.model = parse_model(value)
     elif name == "audio_url":
-        submission.audio_url = await parse_webhook_url(
-            value, allow_private=settings.allow_private_targets, what="audio_url"
-        )
+        submission.audio_url = await parse_webhook_url(value, allow_private=allow_private, what="audio_url")
     else:
-        submission.webhook_url = await parse_webhook_url(value, allow_private=settings.allow_private_targets)
+        submission.webhook_url = await parse_webhook_url(value, allow_private=allow_private)
 
 
 def _display_name(submission: Submission) -> str | None:
@@ -364,20 +384,22 @@ def _describe(submission: Submission) -> str:
 
 
 async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
-    """Create the queued job record and publish the job message; undo both if the queue refuses it."""
+    """Create the queued job record and publish the job message on its model's subject; undo both if the queue
+    refuses it (or 422 at once when the model is not on offer)."""
     now = datetime.now(UTC)
-    message = JobMessage(
-        job_id=job_id,
-        audio_object=job_id if submission.upload is not None else None,
-        audio_url=submission.audio_url,
-        language=submission.language,
-        task=submission.task,
-        webhook_url=submission.webhook_url,
-        submitted_at=now,
-    )
-    record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
     created = False
     try:
+        message = JobMessage(
+            job_id=job_id,
+            audio_object=job_id if submission.upload is not None else None,
+            audio_url=submission.audio_url,
+            language=submission.language,
+            task=submission.task,
+            webhook_url=submission.webhook_url,
+            model=await check_model(app, submission.model, submission.language),
+            submitted_at=now,
+        )
+        record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
         _check_as_a_worker_will(message)
         # Listed before its record exists, so that the job-list indexer finds it listed already.
         await app[keys.JOB_LIST].add_submission(record)
@@ -400,7 +422,8 @@ def _check_as_a_worker_will(message: JobMessage) -> None:
 async def publish_job(app: web.Application, message: JobMessage) -> None:
     """Publish the job message (deduplicated by job id); a full queue becomes 429."""
     try:
-        await publish_durably(app[keys.JS], names.JOBS_SUBJECT, encode(message), msg_id=message.job_id)
+        subject = names.model_jobs_subject(message.model) if message.model else names.JOBS_SUBJECT
+        await publish_durably(app[keys.JS], subject, encode(message), msg_id=message.job_id)
     except APIError as exc:
         if exc.err_code == STREAM_FULL_ERR or "maximum messages" in (exc.description or ""):
             raise _queue_full(app) from exc
