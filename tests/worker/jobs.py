@@ -32,7 +32,9 @@ async def upload(topology: Topology, audio: Path, name: str | None = None) -> st
 
 
 async def publish_job(js: JetStreamContext, message: JobMessage) -> None:
-    await js.publish(names.JOBS_SUBJECT, encode(message), headers={names.MSG_ID_HEADER: message.job_id})
+    """On its model's subject when it names one, else on the subject the router takes jobs from."""
+    subject = names.model_jobs_subject(message.model) if message.model else names.JOBS_SUBJECT
+    await js.publish(subject, encode(message), headers={names.MSG_ID_HEADER: message.job_id})
 
 
 async def submit(
