@@ -129,7 +129,7 @@ async def test_models_lists_each_model_with_its_workers_slots_and_queue(
 
     assert status == 200
     assert listed["default_model"] == "tiny.en"
-    tiny, base = listed["models"]
+    base, tiny = listed["models"]
     assert tiny == {
         "name": "tiny.en",
         "on_offer": True,

@@ -14,7 +14,7 @@ from jetscribe.topology import Topology
 from schemas import DecodeOptions, JobMessage, encode, names
 from schemas.codec import decode_job_message
 from tests.models.conftest import StartWorker, record_when
-from tests.worker.jobs import AUDIO, TEXTS, new_job_id, publish_job, recall, terminal_event, upload
+from tests.worker.jobs import AUDIO, new_job_id, publish_job, terminal_event, upload
 
 
 async def job_for(topology: Topology, audio: str, *, model: str | None, language: str | None = None) -> JobMessage:
@@ -81,7 +81,7 @@ async def test_a_worker_serves_several_models_each_with_its_own_slots(
     assert [(e.type, e.job.model) for e in events] == [("completed", "tiny.en"), ("completed", "base")]
     assert done == {"tiny.en": 1, "base": 1}
     transcript = await job_store.get_transcript(events[1].transcript_object or "")
-    assert recall(TEXTS["de1"], " ".join(s.text for s in transcript)) >= 0.5
+    assert "guten morgen" in " ".join(s.text for s in transcript).lower()
 
 
 async def test_a_job_on_the_submit_subject_without_a_model_runs_with_the_default_model(
