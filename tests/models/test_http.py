@@ -14,6 +14,7 @@ from schemas import names
 from tests.gateway.conftest import StartGateway, audio_form, object_names
 from tests.gateway.test_submit import job_keys
 from tests.models.conftest import StartWorker
+from tests.models.test_routing import older_release_consumer
 from tests.worker.jobs import terminal_event
 
 
@@ -205,3 +206,13 @@ async def test_metrics_give_workers_slots_and_queue_per_model(
     ):
         assert line in text
     assert 'jetscribe_model_oldest_waiting_seconds{model="base"}' in text
+
+
+async def test_a_gateway_leaves_the_consumer_of_older_workers_alone_and_creates_none_beside_it(
+    start_gateway: StartGateway, js: JetStreamContext, topology: Topology
+) -> None:
+    await js.add_consumer(names.JOBS_STREAM, older_release_consumer())
+    await start_gateway(declared_models=("base",))
+
+    consumers = {info.name for info in await js.consumers_info(names.JOBS_STREAM)}
+    assert consumers == {names.LEGACY_WORKERS_CONSUMER}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from nats.js import JetStreamContext
-from nats.js.api import RawStreamMsg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from jetscribe.jobstore import JobStore
@@ -30,6 +30,13 @@ async def job_for(topology: Topology, audio: str, *, model: str | None, language
 async def publish_on_submit(js: JetStreamContext, message: JobMessage) -> None:
     """As a producer older than per-model subjects does: on `jetscribe.jobs.submit`, whatever the model."""
     await js.publish(names.JOBS_SUBJECT, encode(message), headers={names.MSG_ID_HEADER: message.job_id})
+
+
+def older_release_consumer() -> ConsumerConfig:
+    """The one unfiltered consumer that every worker shared before jobs were routed per model."""
+    return ConsumerConfig(
+        durable_name=names.LEGACY_WORKERS_CONSUMER, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL
+    )
 
 
 async def last_message(js: JetStreamContext, subject: str, within_s: float = 10) -> RawStreamMsg:
@@ -196,3 +203,17 @@ async def test_a_job_of_a_model_whose_name_cannot_be_routed_is_dead_lettered(
 
     assert event.type == "failed" and event.job.error is not None
     assert event.job.error.startswith("the job message is invalid:") and "no `__`" in event.job.error
+
+
+async def test_a_worker_retires_the_consumer_of_older_releases_and_runs_the_jobs_waiting_in_it(
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology
+) -> None:
+    await js.add_consumer(names.JOBS_STREAM, older_release_consumer())
+    message = await job_for(topology, "en1.wav", model=None)
+    await publish_on_submit(js, message)
+    async with start_worker("tiny.en"):
+        event = await terminal_event(js, message.job_id)
+        consumers = {info.name for info in await js.consumers_info(names.JOBS_STREAM)}
+
+    assert (event.type, event.job.model) == ("completed", "tiny.en")
+    assert consumers == {names.ROUTER_CONSUMER, names.model_consumer("tiny.en")}
