@@ -70,12 +70,14 @@ class JetscribeClient:
         language: str | None = None,
         task: Task = "transcribe",
         webhook_url: str | None = None,
+        model: str | None = None,
         idempotency_key: str | None = None,
         filename: str = "audio",
         on_upload: UploadProgress | None = None,
     ) -> str:
-        """Upload audio (a path or bytes) and queue a job; returns its id. `on_upload` follows the upload."""
-        form = _form(language, task, webhook_url)
+        """Upload audio (a path or bytes) and queue a job; returns its id. `on_upload` follows the upload;
+        `model` None runs it with the service's default model."""
+        form = _form(language, task, webhook_url, model)
         if isinstance(audio, bytes):
             form.add_field("audio", audio, filename=filename, content_type="application/octet-stream")
             return await self._submit(form, idempotency_key)
@@ -94,10 +96,11 @@ class JetscribeClient:
         language: str | None = None,
         task: Task = "transcribe",
         webhook_url: str | None = None,
+        model: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """Queue a job whose audio a worker downloads from `audio_url` (http or https); returns its id."""
-        form = _form(language, task, webhook_url)
+        form = _form(language, task, webhook_url, model)
         form.add_field("audio_url", audio_url)
         return await self._submit(form, idempotency_key)
 
@@ -199,11 +202,13 @@ class JetscribeClient:
             raise ServerUnreachableError(f"{method} {url} did not complete in time") from exc
 
 
-def _form(language: str | None, task: Task, webhook_url: str | None) -> aiohttp.FormData:
+def _form(language: str | None, task: Task, webhook_url: str | None, model: str | None) -> aiohttp.FormData:
     form = aiohttp.FormData(default_to_multipart=True)
     if language:
         form.add_field("language", language)
     form.add_field("task", task)
+    if model:
+        form.add_field("model", model)
     if webhook_url:
         form.add_field("webhook_url", webhook_url)
     return form
