@@ -10,6 +10,8 @@ import logging
 import socket
 from typing import Final
 
+import msgspec
+
 from cli.supervisor import WorkerSupervisor
 from gateway.main import GatewayServer, stop_event
 from jetscribe.broker import close_connection, connect
@@ -37,14 +39,16 @@ def embedded_port() -> int:
 async def serve(settings: Settings) -> None:
     """Run NATS (embedded unless `nats_url` is set), a worker and the gateway until SIGINT or SIGTERM.
 
-    The model is resolved first (imported from an installed PyPI package on first use), so a
-    missing model fails before anything starts.
+    The models are resolved first (imported from an installed PyPI package on first use), so a
+    missing model fails before anything starts. The gateway declares the models of its own worker:
+    a job submitted while the worker loads them waits for it instead of being refused.
     """
     stopping = stop_event()
-    model = await asyncio.to_thread(
-        resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
-    )
-    log.info("model %s: %s", settings.whisper_model if settings.whisper_model_path is None else model.name, model)
+    for name in settings.served_models:
+        path = await asyncio.to_thread(resolve_model, name, settings.model_dir, settings.whisper_model_path)
+        log.info("model %s: %s", name, path)
+    declared = (*settings.declared_models, *(m for m in settings.served_models if m not in settings.declared_models))
+    gateway_settings = msgspec.structs.replace(settings, declared_models=declared)
     # The exit stack unwinds in reverse order of entry, which gives the shutdown order:
     # 1. stop accepting HTTP (in-flight requests finish, event streams end),
     # 2. stop the worker process (SIGTERM: running jobs get the grace period, then go back to the queue),
@@ -63,7 +67,7 @@ async def serve(settings: Settings) -> None:
         stack.push_async_callback(close_connection, nc)
         topology = await ensure_topology(nc.jetstream(), settings)
         worker = await stack.enter_async_context(WorkerSupervisor(settings, url, stopping))
-        gateway = await stack.enter_async_context(GatewayServer(settings, nc, topology))
+        gateway = await stack.enter_async_context(GatewayServer(gateway_settings, nc, topology))
         log.info("jetscribe is ready at %s (API docs at %s/docs); Ctrl-C stops it", gateway.url, gateway.url)
         await stopping.wait()
         log.info("stopping: HTTP, then the worker (process %s), then NATS", worker.pid)

@@ -58,6 +58,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, metavar="DIR", help="write results here (default: next to each input)")
     parser.add_argument("--language", help="ISO 639-1 code of the spoken language (default: detect it)")
     parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
+    parser.add_argument(
+        "--model", help="the Whisper model to run with (default: the service's; GET /models lists them)"
+    )
     parser.add_argument("--concurrency", type=_positive, default=4, metavar="N", help="files in flight (default 4)")
     parser.add_argument("--force", action="store_true", help="transcribe again inputs whose result exists")
     decoding = parser.add_argument_group("decoding (every option, with its range: GET /openapi.json)")
@@ -198,6 +201,7 @@ class _Run:
                         language=args.language,
                         task=args.task,
                         options=self._options,
+                        model=args.model,
                         idempotency_key=key,
                     )
                 self._progress.update(bar, status="uploading")
@@ -206,6 +210,7 @@ class _Run:
                     language=args.language,
                     task=args.task,
                     options=self._options,
+                    model=args.model,
                     idempotency_key=key,
                     on_upload=lambda sent, total: self._progress.update(
                         bar, completed=100 * sent / max(total, 1), status="uploading"

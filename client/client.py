@@ -72,13 +72,15 @@ class JetscribeClient:
         task: Task = "transcribe",
         webhook_url: str | None = None,
         options: DecodeOptions | None = None,
+        model: str | None = None,
         idempotency_key: str | None = None,
         filename: str = "audio",
         on_upload: UploadProgress | None = None,
     ) -> str:
         """Upload audio (a path or bytes) and queue a job; returns its id. `options` are the decoding options
-        (those left at their defaults are not sent). `on_upload` follows the upload."""
-        form = _form(language, task, webhook_url, options)
+        (those left at their defaults are not sent); `model` None runs it with the service's default model.
+        `on_upload` follows the upload."""
+        form = _form(language, task, webhook_url, options, model)
         if isinstance(audio, bytes):
             form.add_field("audio", audio, filename=filename, content_type="application/octet-stream")
             return await self._submit(form, idempotency_key)
@@ -98,10 +100,11 @@ class JetscribeClient:
         task: Task = "transcribe",
         webhook_url: str | None = None,
         options: DecodeOptions | None = None,
+        model: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """Queue a job whose audio a worker downloads from `audio_url` (http or https); returns its id."""
-        form = _form(language, task, webhook_url, options)
+        form = _form(language, task, webhook_url, options, model)
         form.add_field("audio_url", audio_url)
         return await self._submit(form, idempotency_key)
 
@@ -203,11 +206,15 @@ class JetscribeClient:
             raise ServerUnreachableError(f"{method} {url} did not complete in time") from exc
 
 
-def _form(language: str | None, task: Task, webhook_url: str | None, options: DecodeOptions | None) -> aiohttp.FormData:
+def _form(
+    language: str | None, task: Task, webhook_url: str | None, options: DecodeOptions | None, model: str | None
+) -> aiohttp.FormData:
     form = aiohttp.FormData(default_to_multipart=True)
     if language:
         form.add_field("language", language)
     form.add_field("task", task)
+    if model:
+        form.add_field("model", model)
     if webhook_url:
         form.add_field("webhook_url", webhook_url)
     # DecodeOptions leaves its defaults out when encoded: only what the caller changed is sent.

@@ -6,13 +6,13 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from gateway import health, jobs, keys, limits, openapi, sse, submit, webpage
+from gateway import health, jobs, keys, limits, models, openapi, sse, submit, webpage
 from gateway.auth import auth_middleware
 from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
@@ -23,7 +23,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
 from jetscribe.errors import ConcurrentUpdateError, JobNotFoundError
+from jetscribe.jobqueue import ensure_consumers
 from jetscribe.jobstore import JobStore
+from jetscribe.offer import OfferReader
 from jetscribe.topology import Topology
 from schemas import names
 
@@ -59,8 +61,8 @@ def request_id_of(request: web.Request) -> str:
 
 
 def _error_answer(request: web.Request, exc: Exception, request_id: str) -> web.Response:
-    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-        return error_response(status, message, headers, request_id=request_id)
+    def answer(status: int, message: str, headers: dict[str, str] | None = None, detail: Any = None) -> web.Response:
+        return error_response(status, message, headers, request_id=request_id, detail=detail)
 
     match exc:
         case QueueFullError():
@@ -68,7 +70,7 @@ def _error_answer(request: web.Request, exc: Exception, request_id: str) -> web.
         case UnauthorizedError():
             return answer(exc.status, exc.message, {"WWW-Authenticate": "Bearer"})
         case GatewayError():
-            return answer(exc.status, exc.message)
+            return answer(exc.status, exc.message, detail=exc.detail)
         case JobNotFoundError():
             return answer(404, str(exc))
         case ConcurrentUpdateError():
@@ -112,6 +114,13 @@ async def event_hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def model_consumers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The router's consumer and those of the declared models exist before any worker does: jobs for a model
+    scaled to zero wait on its consumer, where KEDA sees them."""
+    await ensure_consumers(app[keys.JS], app[keys.SETTINGS], app[keys.SETTINGS].declared_models, retire_legacy=False)
+    yield
+
+
 async def end_event_streams(app: web.Application) -> None:
     """At shutdown, before in-flight requests are awaited: open event streams end (clients resume elsewhere)."""
     app[keys.HUB].close_streams()
@@ -132,6 +141,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
     app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list)
     app[keys.JOB_LIST_READER] = JobListReader(nc)
+    app[keys.OFFERS] = OfferReader(app[keys.JS], topology.workers, settings)
     app[keys.METRICS] = GatewayMetrics()
     app[keys.OPENAPI] = openapi.openapi_spec(settings)
 
@@ -141,6 +151,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app.router.add_delete(f"/jobs/{JOB_ID}", jobs.cancel_job)
     app.router.add_get(f"/jobs/{JOB_ID}/transcript", jobs.get_transcript)
     app.router.add_get(f"/jobs/{JOB_ID}/stream", sse.stream_job)
+    app.router.add_get("/models", models.list_models)
     app.router.add_get("/health", health.health)
     app.router.add_get("/livez", health.livez)
     app.router.add_get("/readyz", health.readyz)
@@ -154,6 +165,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     # Entered in order, left in reverse: components that publish or consume come after the hub.
     app.cleanup_ctx.extend(
         [
+            model_consumers_ctx,
             event_hub_ctx,
             webhook_ctx,
             indexer_ctx,

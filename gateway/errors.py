@@ -8,13 +8,14 @@ GatewayError (JetscribeError)
 ├── PayloadTooLargeError   413  the upload exceeds `max_upload_bytes`
 ├── UnsupportedMediaError  415  the body is not multipart/form-data
 ├── UnprocessableError     422  a field has a value the service does not accept
+│   └── ModelUnavailableError   no live worker serves the model (nor is it declared), or it cannot do the language
 ├── QueueFullError         429  the jobs queue is full; carries `retry_after_s`
 └── UnavailableError       503  NATS cannot be reached
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -27,6 +28,8 @@ class GatewayError(JetscribeError):
     """An error answered to the client as `{"error": message}` with `status`."""
 
     status: ClassVar[int] = 500
+    detail: Any = None
+    """Data a client can act on beside the message (ErrorBody's `detail`)."""
 
     @property
     def message(self) -> str:
@@ -61,6 +64,14 @@ class UnprocessableError(GatewayError):
     status = 422
 
 
+class ModelUnavailableError(UnprocessableError):
+    """The job's model is not on offer, or cannot transcribe its language; `detail` lists the models on offer."""
+
+    def __init__(self, message: str, *, on_offer: list[str]) -> None:
+        super().__init__(message)
+        self.detail = {"models": on_offer}
+
+
 class QueueFullError(GatewayError):
     status = 429
 
@@ -74,8 +85,13 @@ class UnavailableError(GatewayError):
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, *, request_id: str | None = None
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str | None = None,
+    detail: Any = None,
 ) -> web.Response:
     """The JSON answer `{"error": message}` every error of the API gets."""
-    body = ErrorBody(error=message, request_id=request_id)
+    body = ErrorBody(error=message, detail=detail, request_id=request_id)
     return web.Response(status=status, body=encode(body), content_type="application/json", headers=headers)

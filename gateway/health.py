@@ -1,8 +1,8 @@
 """Health of the service as this gateway sees it: `/health`, `/livez`, `/readyz`, `/metrics`.
 
 All four are served without an API key (`gateway.auth.OPEN_PATHS`), so orchestrators and scrapers
-need none. `/health`'s detail (worker hosts, pids, running job ids, GPUs, queue depth, the reasons
-it is degraded) is for operators: with API keys configured a caller without a key gets only
+need none. `/health`'s detail (worker hosts, pids, running job ids, GPUs, models, queue depth, the
+reasons it is degraded) is for operators: with API keys configured a caller without a key gets only
 `{"status"}` and the same status code; a caller presenting a key that is not valid gets 401.
 """
 
@@ -14,58 +14,18 @@ from typing import Final
 
 from aiohttp import web
 from nats.errors import Error as NatsError
-from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
 from gateway.auth import key_digests, token_is_known
 from gateway.errors import UnauthorizedError
-from schemas import SchemaError, WorkerHeartbeat, encode, names
-from schemas.api import ErrorBody, Health, HealthSummary, QueueDepth
-from schemas.codec import decode_heartbeat
+from gateway.models import ModelReport, model_report
+from schemas import encode, names
+from schemas.api import ErrorBody, Health, HealthSummary
 
 log = logging.getLogger(__name__)
 
 NATS_QUERY_TIMEOUT_S: Final = 3.0
-
-
-async def queue_depth(app: web.Application) -> QueueDepth:
-    """Jobs waiting (pending) and delivered but not yet acked (in flight), from the workers' consumer."""
-    js = app[keys.JS]
-    try:
-        info = await js.consumer_info(names.JOBS_STREAM, names.WORKERS_CONSUMER, timeout=NATS_QUERY_TIMEOUT_S)
-    except NotFoundError:
-        # No worker has ever started: every message in the work queue is waiting.
-        stream = await js.stream_info(names.JOBS_STREAM)
-        return QueueDepth(pending=stream.state.messages or 0, in_flight=0)
-    return QueueDepth(pending=info.num_pending or 0, in_flight=info.num_ack_pending or 0)
-
-
-async def live_workers(app: web.Application) -> list[WorkerHeartbeat]:
-    """Workers whose heartbeat has not expired from the workers bucket.
-
-    The keys come from the bucket's stream state rather than `KeyValue.keys()`, which would open a
-    consumer on every probe of an orchestrator polling this route.
-    """
-    bucket = app[keys.TOPOLOGY].workers
-    prefix = names.kv_subject(names.WORKERS_BUCKET, "")
-    info = await app[keys.JS].stream_info(
-        names.kv_stream(names.WORKERS_BUCKET), subjects_filter=names.kv_subject(names.WORKERS_BUCKET)
-    )
-    workers = []
-    for subject in sorted(info.state.subjects or {}):
-        key = subject.removeprefix(prefix)
-        try:
-            entry = await bucket.get(key)
-        except NotFoundError:
-            continue  # deleted by a worker that stopped, or expired just now
-        if not entry.value:
-            continue
-        try:
-            workers.append(decode_heartbeat(entry.value))
-        except SchemaError as exc:
-            log.warning("ignoring worker heartbeat %s: %s", key, exc)
-    return workers
 
 
 def may_see_detail(request: web.Request) -> bool:
@@ -90,7 +50,7 @@ def may_see_detail(request: web.Request) -> bool:
 
 
 async def health(request: web.Request) -> web.Response:
-    """NATS connectivity, queue depth and live workers; 503 when NATS is down or no worker is alive.
+    """NATS connectivity, queue depth, models and live workers; 503 when NATS is down or no worker is alive.
 
     The detail needs a key when keys are configured (`may_see_detail`); without one the body is
     `HealthSummary`, with the same status code.
@@ -99,32 +59,52 @@ async def health(request: web.Request) -> web.Response:
     detail = may_see_detail(request)
     nc = app[keys.NC]
     problems: list[str] = []
-    queue: QueueDepth | None = None
-    workers: list[WorkerHeartbeat] = []
+    report: ModelReport | None = None
     if not nc.is_connected:
         problems.append("not connected to NATS")
     else:
         try:
             async with asyncio.timeout(2 * NATS_QUERY_TIMEOUT_S):
-                queue = await queue_depth(app)
-                workers = await live_workers(app)
+                report = await model_report(app)
         except (NatsError, TimeoutError) as exc:
             problems.append(f"NATS did not answer: {exc!r}")
         else:
-            if not workers:
-                problems.append("no worker is alive (no heartbeat in the workers bucket)")
-    metrics = app[keys.METRICS]
-    metrics.workers_alive.set(len(workers))
-    if queue is not None:
-        metrics.queue_pending.set(queue.pending)
-        metrics.queue_in_flight.set(queue.in_flight)
+            problems += model_problems(report)
+    if report is not None:
+        app[keys.METRICS].observe(report)
     status = "degraded" if problems else "ok"
     body = (
-        Health(status=status, nats_connected=nc.is_connected, queue=queue, workers=workers, problems=problems)
+        Health(
+            status=status,
+            nats_connected=nc.is_connected,
+            queue=report.queue if report else None,
+            workers=report.workers if report else [],
+            models=report.models if report else [],
+            problems=problems,
+        )
         if detail
         else HealthSummary(status=status)
     )
     return web.Response(status=503 if problems else 200, body=encode(body), content_type="application/json")
+
+
+def model_problems(report: ModelReport) -> list[str]:
+    """What is wrong with the workers and models: none alive, a default model no one takes, jobs no one will run."""
+    problems = []
+    if not report.workers:
+        problems.append("no worker is alive (no heartbeat in the workers bucket)")
+    if not any(model.default and model.on_offer for model in report.models):
+        problems.append(
+            f"the default model {report.default_model!r} is not on offer (no live worker serves it and it is not "
+            "declared): jobs that name no model are refused"
+        )
+    for model in report.models:
+        if not model.on_offer and model.queue.pending:
+            problems.append(
+                f"{model.queue.pending} job(s) wait for model {model.name!r}, which no live worker serves and which "
+                "is not declared"
+            )
+    return problems
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -149,16 +129,12 @@ def _not_ready(reason: str) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition; the queue gauges are refreshed on each scrape."""
+    """Prometheus text exposition; the worker, model and queue gauges are refreshed on each scrape."""
     app = request.app
-    registry = app[keys.METRICS].registry
     if app[keys.NC].is_connected:
         try:
-            depth = await queue_depth(app)
+            app[keys.METRICS].observe(await model_report(app))
         except (NatsError, TimeoutError) as exc:
-            log.warning("metrics: queue depth unavailable: %r", exc)
-        else:
-            app[keys.METRICS].queue_pending.set(depth.pending)
-            app[keys.METRICS].queue_in_flight.set(depth.in_flight)
-    body = generate_latest(registry)
+            log.warning("metrics: models and queues unavailable: %r", exc)
+    body = generate_latest(app[keys.METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

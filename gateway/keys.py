@@ -14,6 +14,7 @@ from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
+from jetscribe.offer import OfferReader
 from jetscribe.topology import Topology
 
 SETTINGS: Final = web.AppKey("settings", Settings)
@@ -24,5 +25,6 @@ JOB_STORE: Final = web.AppKey("job_store", JobStore)
 HUB: Final = web.AppKey("hub", JobEventHub)
 JOB_LIST: Final = web.AppKey("job_list", JobListIndex)
 JOB_LIST_READER: Final = web.AppKey("job_list_reader", JobListReader)
+OFFERS: Final = web.AppKey("offers", OfferReader)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 OPENAPI: Final = web.AppKey("openapi", dict[str, Any])

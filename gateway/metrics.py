@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+if TYPE_CHECKING:
+    from gateway.models import ModelReport
 
 
 @dataclass
@@ -19,8 +23,57 @@ class GatewayMetrics:
         self.jobs_submitted = Counter("jetscribe_jobs_submitted", "Jobs accepted over HTTP", registry=r)
         self.upload_bytes = Counter("jetscribe_upload_bytes", "Audio bytes received in accepted uploads", registry=r)
         self.sse_clients = Gauge("jetscribe_sse_clients", "Open event streams", registry=r)
-        self.queue_pending = Gauge("jetscribe_queue_pending", "Jobs waiting for a worker", registry=r)
+        self.queue_pending = Gauge("jetscribe_queue_pending", "Jobs waiting for a worker, all models", registry=r)
         self.queue_in_flight = Gauge(
-            "jetscribe_queue_in_flight", "Jobs delivered to a worker, not yet acked", registry=r
+            "jetscribe_queue_in_flight", "Jobs delivered to a worker, not yet acked, all models", registry=r
         )
         self.workers_alive = Gauge("jetscribe_workers_alive", "Workers with a live heartbeat", registry=r)
+        model = ["model"]
+        self.model_on_offer = Gauge(
+            "jetscribe_model_on_offer", "1 when jobs for the model are accepted (served or declared)", model, registry=r
+        )
+        self.model_workers = Gauge("jetscribe_model_workers", "Live workers serving the model", model, registry=r)
+        self.model_slots = Gauge("jetscribe_model_slots", "Slots of the live workers for the model", model, registry=r)
+        self.model_busy_slots = Gauge(
+            "jetscribe_model_busy_slots", "Slots transcribing with the model now", model, registry=r
+        )
+        self.model_queue_pending = Gauge(
+            "jetscribe_model_queue_pending", "Jobs waiting for a worker of the model", model, registry=r
+        )
+        self.model_queue_in_flight = Gauge(
+            "jetscribe_model_queue_in_flight",
+            "Jobs of the model delivered to a worker, not yet acked",
+            model,
+            registry=r,
+        )
+        self.model_oldest_waiting = Gauge(
+            "jetscribe_model_oldest_waiting_seconds",
+            "How long the model's longest-waiting job has waited (0 when none waits)",
+            model,
+            registry=r,
+        )
+        self._per_model = (
+            self.model_on_offer,
+            self.model_workers,
+            self.model_slots,
+            self.model_busy_slots,
+            self.model_queue_pending,
+            self.model_queue_in_flight,
+            self.model_oldest_waiting,
+        )
+
+    def observe(self, report: ModelReport) -> None:
+        """Set the worker, model and queue gauges from one report; models no longer listed disappear."""
+        self.workers_alive.set(len(report.workers))
+        self.queue_pending.set(report.queue.pending)
+        self.queue_in_flight.set(report.queue.in_flight)
+        for gauge in self._per_model:
+            gauge.clear()
+        for model in report.models:
+            self.model_on_offer.labels(model.name).set(int(model.on_offer))
+            self.model_workers.labels(model.name).set(model.workers)
+            self.model_slots.labels(model.name).set(model.slots)
+            self.model_busy_slots.labels(model.name).set(model.busy_slots)
+            self.model_queue_pending.labels(model.name).set(model.queue.pending)
+            self.model_queue_in_flight.labels(model.name).set(model.queue.in_flight)
+            self.model_oldest_waiting.labels(model.name).set(model.queue.oldest_waiting_s or 0.0)

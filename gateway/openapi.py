@@ -14,7 +14,7 @@ from gateway.submit import TASKS
 from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
 from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
-from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
+from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, ModelList, StreamDone
 from schemas.export import schema_components
 from schemas.languages import WHISPER_LANGUAGES
 
@@ -25,6 +25,7 @@ BODIES: Final = (
     JobList,
     Health,
     HealthSummary,
+    ModelList,
     ProgressEvent,
     SegmentEvent,
     StreamDone,
@@ -51,7 +52,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
         415: "The body is neither multipart/form-data nor application/json",
-        422: "A field has a value the service does not accept",
+        422: (
+            "A field has a value the service does not accept; for a model that is not on offer (or cannot do the "
+            "language), `detail.models` lists the models on offer"
+        ),
         429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
         503: "NATS is unavailable",
     }
@@ -94,6 +98,15 @@ def _paths() -> dict[str, Any]:
                 "description": "ISO 639-1 code of the spoken language; absent or empty = auto-detect",
             },
             "task": {"type": "string", "enum": sorted(TASKS), "default": "transcribe"},
+            "model": {
+                "type": "string",
+                "maxLength": 64,
+                "description": (
+                    "The Whisper model to run the job with (GET /models lists those on offer); absent or empty = the "
+                    "service's default model. A model no live worker serves (and not declared) is refused with 422, "
+                    "and so is a language other than English for an English-only model"
+                ),
+            },
             "webhook_url": {"type": "string", "format": "uri", "description": "Absolute http(s) URL told of the end"},
             **options.FORM_PROPERTIES,
         },
@@ -110,6 +123,7 @@ def _paths() -> dict[str, Any]:
                 "description": "ISO 639-1 code of the spoken language; absent, empty or null = auto-detect",
             },
             "task": submit_form["properties"]["task"],
+            "model": submit_form["properties"]["model"],
             "webhook_url": {
                 "anyOf": [submit_form["properties"]["webhook_url"], {"type": "null"}],
                 "description": "Absolute http(s) URL told of the end",
@@ -250,6 +264,13 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
+        "/models": {
+            "get": {
+                "summary": "The models on offer (or with jobs queued): workers, slots and queue of each",
+                "operationId": "listModels",
+                "responses": {"200": _json("ModelList", "Every model, by name"), **_errors(401)},
+            }
+        },
         "/health": {
             "get": {
                 "summary": "NATS connectivity, queue depth and live workers",
@@ -311,7 +332,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
     if settings.api_keys:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, item in spec["paths"].items():
-            if path.startswith("/jobs"):
+            if path.startswith(("/jobs", "/models")):
                 for operation in item.values():
                     if isinstance(operation, dict) and "responses" in operation:
                         operation["security"] = [{"bearer": []}]

@@ -39,6 +39,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.idempotency import IdempotencyKeys, fingerprint, record_key
+from gateway.models import check_model
 from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import AudioDigest, ObjectUpload, format_bytes
 from jetscribe.errors import UnsafeTargetError
@@ -53,10 +54,10 @@ from schemas.submit import HttpUrl
 log = logging.getLogger(__name__)
 
 TASKS: Final[frozenset[Task]] = frozenset({"transcribe", "translate"})
-FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url"})
+FIELDS: Final = frozenset({"language", "task", "webhook_url", "audio_url", "model"})
 MAX_FIELD_BYTES: Final = 4096
 MAX_FORM_PARTS: Final = 48
-"""`audio`, the four fields, the decoding options, and room for a few a newer client might send."""
+"""`audio`, the five fields, the decoding options, and room for a few a newer client might send."""
 MAX_JSON_BYTES: Final = 64 * 1024
 """A JSON body holds no audio: its fields and options fit in far less."""
 READ_BYTES: Final = 64 * 1024
@@ -77,6 +78,8 @@ class Submission:
     task: Task = "transcribe"
     webhook_url: str | None = None
     audio_url: str | None = None
+    model: str | None = None
+    """As requested; None means the service's default model."""
     option_values: dict[str, str] = field(default_factory=dict)
     """The decoding options' form fields as sent (text), read into `options` once the form is complete."""
     options: DecodeOptions = field(default_factory=DecodeOptions)
@@ -105,6 +108,7 @@ class Submission:
                 "task": self.task,
                 "webhook_url": self.webhook_url,
                 "audio_url": self.audio_url,
+                "model": self.model,
                 "audio_sha256": self.upload.sha256_hex if self.upload is not None else None,
                 "options": msgspec.to_builtins(self.options),
             }
@@ -125,6 +129,18 @@ def parse_language(value: str) -> str | None:
             "'fr' (or 'haw', 'yue'), or leave `language` out or empty to auto-detect it"
         )
     return language
+
+
+def parse_model(value: str) -> str | None:
+    """A model name as the form gives it; empty means the default model. Whether it is on offer is checked later."""
+    model = value.strip()
+    if not model:
+        return None
+    try:
+        names.model_token(model)
+    except ValueError as exc:
+        raise UnprocessableError(f"{exc}; GET /models lists the models on offer") from exc
+    return model
 
 
 def parse_task(value: str) -> Task:
@@ -281,8 +297,9 @@ async def _read_body(request: web.Request, sink: ObjectUpload | AudioDigest) -> 
 
 
 async def _read_json(request: web.Request) -> Submission:
-    """A JSON object: `audio_url` (required), `language`, `task`, `webhook_url` and the decoding options by name,
-    each of its JSON type. Unknown fields are refused (a typed body: a misspelt option is a 422, not ignored)."""
+    """A JSON object: `audio_url` (required), `language`, `task`, `model`, `webhook_url` and the decoding options
+    by name, each of its JSON type. Unknown fields are refused (a typed body: a misspelt option is a 422, not
+    ignored)."""
     settings = request.app[keys.SETTINGS]
     body = bytearray()
     while chunk := await request.content.read(READ_BYTES):
@@ -301,7 +318,7 @@ async def _read_json(request: web.Request) -> Submission:
     if unknown:
         raise UnprocessableError(
             f"unknown field(s) {', '.join(f'`{name}`' for name in unknown)} in the JSON body: it takes `audio_url`, "
-            "`language`, `task`, `webhook_url` and the decoding options listed in GET /openapi.json"
+            "`language`, `task`, `model`, `webhook_url` and the decoding options listed in GET /openapi.json"
         )
     text: dict[str, str] = {}
     for name in sorted(FIELDS & set(fields)):
@@ -311,17 +328,8 @@ async def _read_json(request: web.Request) -> Submission:
         if not isinstance(value, str):
             raise UnprocessableError(f"field `{name}` must be a string (got {type(value).__name__})")
         text[name] = value
-    if "language" in text:
-        submission.language = parse_language(text["language"])
-    if "task" in text:
-        submission.task = parse_task(text["task"])
-    if "webhook_url" in text:
-        submission.webhook_url = await parse_webhook_url(
-            text["webhook_url"], allow_private=settings.allow_private_targets
-        )
-    submission.audio_url = await parse_webhook_url(
-        text.get("audio_url", ""), allow_private=settings.allow_private_targets, what="audio_url"
-    )
+    for name, value in text.items():
+        await _set_field(submission, name, value, allow_private=settings.allow_private_targets)
     if submission.audio_url is None:
         raise BadRequestError(
             "the JSON body has no `audio_url`: give the audio's http(s) address, or upload the file as "
@@ -401,17 +409,20 @@ async def _read_part(
     if name in submission.seen:
         raise BadRequestError(f"the form has more than one `{name}` field")
     submission.seen.add(name)
-    await _set_field(submission, name, await read_field(part, submission), settings.allow_private_targets)
+    await _set_field(submission, name, await read_field(part, submission), allow_private=settings.allow_private_targets)
 
 
-async def _set_field(submission: Submission, name: str, value: str, allow_private: bool) -> None:
-    """Check one text field of the form and keep it (options are read together once the form is complete)."""
+async def _set_field(submission: Submission, name: str, value: str, *, allow_private: bool) -> None:
+    """Check one text field of the form and keep it; 422 for a value the service does not accept (decoding
+    options are read together once the form is complete)."""
     if name in options.NAMES:
         submission.option_values[name] = value
     elif name == "language":
         submission.language = parse_language(value)
     elif name == "task":
         submission.task = parse_task(value)
+    elif name == "model":
+        submission.model = parse_model(value)
     elif name == "audio_url":
         submission.audio_url = await parse_webhook_url(value, allow_private=allow_private, what="audio_url")
     else:
@@ -435,11 +446,13 @@ def _describe(submission: Submission) -> str:
 
 
 async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
-    """Create the queued job record and publish the job message; undo both if the queue refuses it."""
+    """Create the queued job record and publish the job message on its model's subject; undo both if the queue
+    refuses it (or 422 at once when the model is not on offer)."""
     now = datetime.now(UTC)
     created = False
     try:
-        message = _job_message(job_id, submission, now)
+        model = await check_model(app, submission.model, submission.language)
+        message = _job_message(job_id, submission, model, now)
         record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
         _check_as_a_worker_will(message)
         # Listed before its record exists, so that the job-list indexer finds it listed already.
@@ -451,7 +464,7 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
         raise
 
 
-def _job_message(job_id: str, submission: Submission, now: datetime) -> JobMessage:
+def _job_message(job_id: str, submission: Submission, model: str, now: datetime) -> JobMessage:
     """The job message; 422 when its fields contradict each other (`JobMessage.__post_init__`'s rules)."""
     try:
         return JobMessage(
@@ -462,6 +475,7 @@ def _job_message(job_id: str, submission: Submission, now: datetime) -> JobMessa
             task=submission.task,
             options=submission.options,
             webhook_url=submission.webhook_url,
+            model=model,
             submitted_at=now,
         )
     except ValueError as exc:
@@ -480,7 +494,8 @@ def _check_as_a_worker_will(message: JobMessage) -> None:
 async def publish_job(app: web.Application, message: JobMessage) -> None:
     """Publish the job message (deduplicated by job id); a full queue becomes 429."""
     try:
-        await publish_durably(app[keys.JS], names.JOBS_SUBJECT, encode(message), msg_id=message.job_id)
+        subject = names.model_jobs_subject(message.model) if message.model else names.JOBS_SUBJECT
+        await publish_durably(app[keys.JS], subject, encode(message), msg_id=message.job_id)
     except APIError as exc:
         if exc.err_code == STREAM_FULL_ERR or "maximum messages" in (exc.description or ""):
             raise _queue_full(app) from exc

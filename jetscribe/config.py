@@ -17,6 +17,7 @@ import msgspec
 from jetscribe.conversion import InvalidValueError, convert
 from jetscribe.cpus import available_cpus
 from jetscribe.errors import ConfigError
+from schemas import names
 
 ENV_PREFIX: Final = "JETSCRIBE_"
 _KEPT_NAMES: Final = {
@@ -72,9 +73,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path("data")
     """Where the embedded NATS server keeps JetStream data and where models live by default."""
     whisper_model: str = "base"
-    """Model name: resolved in `models_dir`, imported from an installed PyPI package, or pulled."""
+    """The model a worker serves, or several, comma-separated (`base,tiny.en`), each with `worker_slots` slots of
+    its own: resolved in `models_dir`, imported from an installed PyPI package, or pulled."""
     whisper_model_path: Path | None = None
-    """A GGML model file to use as is; overrides `whisper_model`."""
+    """A GGML model file to use as is, named after the file (`ggml-NAME.bin` serves `NAME`); overrides
+    `whisper_model`."""
+    default_model: str | None = None
+    """The model of a job that names none; default the first of `whisper_model`. Give it one value everywhere
+    (gateways and workers) when workers serve different models."""
+    declared_models: tuple[str, ...] = ()
+    """Models that take jobs while no live worker serves them (workers scaled to zero, e.g. by KEDA): the jobs wait
+    for a worker. A job for any other model that no live worker serves is refused."""
     models_dir: Path | None = None
     """Where models are kept; default `<data_dir>/models`."""
     model_base_url: str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main"
@@ -167,6 +176,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     allow_private_targets: bool = False
     """Allow webhook and audio URLs that resolve to loopback or private addresses (development only)."""
 
+    def __post_init__(self) -> None:
+        _check_models(self)
+
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        """The names of the models a worker started with these settings serves, in the order given."""
+        if self.whisper_model_path is not None:
+            return (self.whisper_model_path.name.removeprefix("ggml-").removesuffix(".bin"),)
+        return tuple(name.strip() for name in self.whisper_model.split(",") if name.strip())
+
+    @property
+    def job_default_model(self) -> str:
+        """The model a job runs with when it names none: `default_model`, else the first served model."""
+        return self.default_model or self.served_models[0]
+
     @property
     def model_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
@@ -200,6 +224,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             return msgspec.convert(raw, cls)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"invalid settings override: {exc}") from exc
+
+
+def _check_models(settings: Settings) -> None:
+    """Raise ConfigError unless every model name the settings give can be routed (`schemas.names.model_token`)."""
+    path = settings.whisper_model_path
+    listed = [name.strip() for name in settings.whisper_model.split(",") if name.strip()]
+    if path is None and not listed:
+        raise ConfigError("WHISPER_MODEL names no model: give one or more model names, comma-separated")
+    if path is not None and len(listed) > 1:
+        raise ConfigError(
+            f"WHISPER_MODEL_PATH loads one model file, but WHISPER_MODEL={settings.whisper_model!r} names "
+            f"{len(listed)}: keep the files in JETSCRIBE_MODELS_DIR as ggml-NAME.bin and leave WHISPER_MODEL_PATH unset"
+        )
+    variable = "WHISPER_MODEL_PATH" if path is not None else "WHISPER_MODEL"
+    served = settings.served_models
+    if len(set(served)) != len(served):
+        raise ConfigError(f"{variable}={settings.whisper_model!r} names a model more than once")
+    checked = [(variable, name) for name in served]
+    checked += [("JETSCRIBE_DECLARED_MODELS", name) for name in settings.declared_models]
+    if settings.default_model is not None:
+        checked.append(("JETSCRIBE_DEFAULT_MODEL", settings.default_model))
+    for source, name in checked:
+        try:
+            names.model_token(name)
+        except ValueError as exc:
+            hint = (
+                " (the model's name is the file's, without `ggml-` and `.bin`)"
+                if source == "WHISPER_MODEL_PATH"
+                else ""
+            )
+            raise ConfigError(f"{source}: {exc}{hint}") from exc
 
 
 def env_name(field: str) -> str:

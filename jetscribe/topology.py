@@ -133,17 +133,7 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
             replicas=replicas,
         ),
     )
-    workers = await _key_value(
-        js,
-        api.KeyValueConfig(
-            bucket=names.WORKERS_BUCKET,
-            description="Worker heartbeats",
-            history=1,
-            ttl=settings.worker_heartbeat_ttl_s,
-            storage=api.StorageType.MEMORY if replicas == 1 else api.StorageType.FILE,
-            replicas=replicas,
-        ),
-    )
+    workers = await workers_bucket(js, settings)
     idempotency = await _key_value(
         js,
         api.KeyValueConfig(
@@ -170,6 +160,22 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> Topology:
     audio = await _object_store(js, names.AUDIO_BUCKET, "Uploaded audio", settings)
     transcripts = await _object_store(js, names.TRANSCRIPTS_BUCKET, "Finished transcripts", settings)
     return Topology(jobs, workers, idempotency, job_list, audio, transcripts)
+
+
+async def workers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
+    """The heartbeats bucket, created if missing. On a single server it is kept in memory, so a restarted
+    nats-server no longer has it: workers call this again when a heartbeat finds it gone."""
+    return await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.WORKERS_BUCKET,
+            description="Worker heartbeats",
+            history=1,
+            ttl=settings.worker_heartbeat_ttl_s,
+            storage=api.StorageType.MEMORY if settings.replicas == 1 else api.StorageType.FILE,
+            replicas=settings.replicas,
+        ),
+    )
 
 
 async def _create_or_update(js: JetStreamContext, config: api.StreamConfig) -> None:

@@ -19,6 +19,8 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
     error: str
     detail: Any = None
+    """Data beside the message where the error has some: `{"models": [...]}`, the models on offer, when a job's
+    model is not on offer or cannot do its language."""
     request_id: str | None = None
     """The request's id, also in the `X-Request-Id` header and in the gateway's log: quote it when reporting."""
 
@@ -31,7 +33,41 @@ class JobList(msgspec.Struct, kw_only=True):
 
 class QueueDepth(msgspec.Struct, kw_only=True):
     pending: int
+    """Jobs waiting for a worker."""
     in_flight: int
+    """Jobs delivered to a worker and not yet finished."""
+    oldest_waiting_s: float | None = None
+    """Seconds the longest-waiting job has been in its queue; null when none waits."""
+
+
+class ModelStatus(msgspec.Struct, kw_only=True):
+    """One model: on offer (a live worker serves it, or it is declared), or with jobs queued for it."""
+
+    name: str
+    on_offer: bool
+    """Whether a job for it is accepted now: a live worker serves it, or it is declared."""
+    default: bool
+    """Whether a job that names no model runs with it."""
+    declared: bool
+    """Listed in `JETSCRIBE_DECLARED_MODELS`: jobs for it wait while no worker serves it (scaled to zero)."""
+    multilingual: bool
+    """False for English-only models, which take only English jobs (or jobs that leave the language out)."""
+    quantization: str | None
+    """As its workers report it: `f16`, `q8_0`, `q5_0`, …; null while no live worker serves it."""
+    workers: int
+    """Live workers that serve it."""
+    slots: int
+    """Their slots for it: jobs they run with it at once."""
+    busy_slots: int
+    queue: QueueDepth
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    """Answer to `GET /models`."""
+
+    models: list[ModelStatus]
+    default_model: str
+    """The model of a job that names none."""
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -39,7 +75,9 @@ class Health(msgspec.Struct, kw_only=True):
     """`ok`, or `degraded` with the reason in `problems`."""
     nats_connected: bool
     queue: QueueDepth | None
+    """Every model's queue together, and jobs not yet routed to a model."""
     workers: list[WorkerHeartbeat]
+    models: list[ModelStatus] = []
     problems: list[str] = []
 
 

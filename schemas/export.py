@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList
+from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, ModelList
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
 from schemas.job import Job
 from schemas.joblist import JobListEntry, JobListPlace
@@ -32,7 +32,14 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     JobListPlace,
     IdempotencyRecord,
 )
-API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (JobAccepted, ErrorBody, JobList, Health, HealthSummary)
+API_BODIES: Final[tuple[type[msgspec.Struct], ...]] = (
+    JobAccepted,
+    ErrorBody,
+    JobList,
+    Health,
+    HealthSummary,
+    ModelList,
+)
 
 
 def schema_components(

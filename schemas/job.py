@@ -86,6 +86,8 @@ class Job(msgspec.Struct, kw_only=True):
     completed_at: datetime | None = None
     started_at: datetime | None = None
     model: str | None = None
+    """The Whisper model that ran the job, e.g. `base`; while it is queued, the one it will run with (null for a
+    job sent straight to NATS without `model`, until a worker takes it)."""
     webhook: WebhookState | None = None
     timings: JobTimings | None = None
     filename: str | None = None

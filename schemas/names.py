@@ -9,16 +9,88 @@ import re
 from typing import Final, Literal
 
 SUBJECT_ROOT: Final = "jetscribe"
+DEFAULT_TENANT: Final = "default"
+"""The tenant of every job until jetscribe has tenants (a token of job and job-list subjects)."""
 
 # Job ids become a token of subjects and a KV key, so they keep to characters valid in both.
 JOB_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
 
-# Job submission: a work-queue stream drained by one durable consumer shared by all workers.
+# Job submission: one work-queue stream. Each model has its own subjects and its own durable consumer,
+# shared by the workers that serve it, so a worker only ever receives jobs it can run:
+# `jetscribe.jobs.<model token>.<tenant>`, consumed by `workers-<model token>` with the filter
+# `jetscribe.jobs.<model token>.>`. The subject that named no model (`jetscribe.jobs.submit`) still takes
+# jobs: the `router` consumer moves each onto its model's subject (see worker/router.py).
 JOBS_STREAM: Final = "JETSCRIBE_JOBS"
 JOBS_SUBJECT: Final = "jetscribe.jobs.submit"
+"""Jobs for the model their `model` names, or the service's default model: routed, not run, from here."""
 JOBS_STREAM_SUBJECTS: Final = ("jetscribe.jobs.>",)
-WORKERS_CONSUMER: Final = "workers"
+ROUTER_CONSUMER: Final = "router"
+"""Durable consumer of `JOBS_SUBJECT`, shared by every worker: moves each job onto its model's subject."""
+MODEL_CONSUMER_PREFIX: Final = "workers-"
+LEGACY_WORKERS_CONSUMER: Final = "workers"
+"""The one unfiltered consumer of releases before per-model routing; a worker deletes it (it overlaps them all)."""
+
+# A model name becomes a subject token and part of a durable consumer's name, whose safe characters are
+# A–Z a–z 0–9 `_` `-` (NATS ADR-6, "restricted-term"). Names keep to those and `.`; a dot becomes `__`.
+# So that the encoding is one-to-one, a name has no `__` and no `_` beside a `.`: `tiny.en` → `tiny__en`,
+# `base-q5_0` → `base-q5_0`, `large-v3-turbo` unchanged.
+MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""The characters and length of a model name; `model_token` also refuses `__`, `_.` and `._`."""
+MODEL_NAME_RE: Final = re.compile(MODEL_NAME_PATTERN)
+_AMBIGUOUS: Final = ("__", "_.", "._")
+MODEL_NAME_RULE: Final = (
+    "1–64 characters of A–Z, a–z, 0–9, `.`, `_` and `-`, starting with a letter or digit, with no `__` and no `_` "
+    "next to a `.` (a model name becomes part of NATS subjects and consumer names)"
+)
+_DOT_TOKEN: Final = "__"
+
+
+def model_token(model: str) -> str:
+    """The subject token of model `model` (`tiny.en` → `tiny__en`).
+
+    Raises ValueError for a name that breaks `MODEL_NAME_RULE`.
+    """
+    if not MODEL_NAME_RE.fullmatch(model) or any(pair in model for pair in _AMBIGUOUS):
+        raise ValueError(f"model name {model!r} cannot be used: a model name is {MODEL_NAME_RULE}")
+    return model.replace(".", _DOT_TOKEN)
+
+
+def model_of_token(token: str) -> str:
+    """The model name whose subject token is `token` (the inverse of `model_token`)."""
+    return token.replace(_DOT_TOKEN, ".")
+
+
+def model_jobs_subject(model: str, tenant: str = DEFAULT_TENANT) -> str:
+    """Where a job for `model` is published: `jetscribe.jobs.<model token>.<tenant>`.
+
+    Every job is in tenant `default` until jetscribe has tenants; the trailing token leaves room for
+    fair scheduling between tenants inside one model's queue.
+    """
+    return f"jetscribe.jobs.{model_token(model)}.{tenant}"
+
+
+def model_jobs_filter(model: str) -> str:
+    """Filter of `model`'s consumer: every job subject of that model, `jetscribe.jobs.<model token>.>`."""
+    return f"jetscribe.jobs.{model_token(model)}.>"
+
+
+def model_consumer(model: str) -> str:
+    """The durable consumer shared by the workers that serve `model`: `workers-<model token>`."""
+    return MODEL_CONSUMER_PREFIX + model_token(model)
+
+
+def model_of_consumer(consumer: str) -> str | None:
+    """The model whose consumer is named `consumer`, or None for a consumer of no model."""
+    if not consumer.startswith(MODEL_CONSUMER_PREFIX):
+        return None
+    model = model_of_token(consumer.removeprefix(MODEL_CONSUMER_PREFIX))
+    try:
+        model_token(model)
+    except ValueError:
+        return None
+    return model
+
 
 # Terminal events (completed / failed / cancelled), kept for other systems to consume.
 EVENTS_STREAM: Final = "JETSCRIBE_EVENTS"
@@ -43,8 +115,9 @@ def job_events_filter(job_id: str) -> str:
 DEADLETTER_STREAM: Final = "JETSCRIBE_DLQ"
 DEADLETTER_CONSUMER: Final = "deadletters"
 INVALID_JOB_SUBJECT: Final = "jetscribe.deadletter.invalid"
-MAX_DELIVERIES_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.{WORKERS_CONSUMER}"
-TERMINATED_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{JOBS_STREAM}.{WORKERS_CONSUMER}"
+# Advisories of every consumer of the jobs stream: the router and each model's workers.
+MAX_DELIVERIES_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.*"
+TERMINATED_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{JOBS_STREAM}.*"
 DEADLETTER_STREAM_SUBJECTS: Final = (MAX_DELIVERIES_ADVISORY, TERMINATED_ADVISORY, INVALID_JOB_SUBJECT)
 
 # Core (not persisted) subjects: frequent progress, and cancel requests for running jobs.
@@ -67,7 +140,6 @@ def cancel_subject(job_id: str) -> str:
 # live message per job, on its current status's subject, in the status stream. Subjects carry the
 # tenant as a token (every job is in DEFAULT_TENANT until jetscribe has tenants) and no job id, so a
 # list's filter is always one literal subject, which JetStream counts and seeks without a scan.
-DEFAULT_TENANT: Final = "default"
 JOB_LIST_STREAM: Final = "JETSCRIBE_JOB_LIST"
 JOB_LIST_STREAM_SUBJECTS: Final = ("jetscribe.joblist.submitted.*",)
 JOB_STATUS_LIST_STREAM: Final = "JETSCRIBE_JOB_STATUS_LIST"
@@ -138,6 +210,12 @@ def direct_get_subject(stream: str) -> str:
 
 # Headers.
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+
+def routed_msg_id(job_id: str, stream_seq: int) -> str:
+    """`Nats-Msg-Id` of a job the router moves from `JOBS_SUBJECT` onto its model's subject: unique per
+    routed message (its stream sequence), so a routing retried after a crash is stored once."""
+    return f"{job_id}.routed.{stream_seq}"
 
 
 def handback_msg_id(job_id: str, stream_seq: int) -> str:

@@ -36,6 +36,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
     completed_at: datetime | None = None
     worker_id: str | None = None
     model: str | None = None
+    """The requested model (the default one filled in) while queued; the model that ran it from its start on."""
     attempts: int = 0
     cancel_requested: bool = False
     transcript_object: str | None = None
@@ -56,6 +57,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             audio_object=message.audio_object,
             audio_url=message.audio_url,
             webhook_url=message.webhook_url,
+            model=message.model,
             webhook=WebhookState(url=message.webhook_url) if message.webhook_url else None,
             created_at=created_at,
             filename=filename,

@@ -1,4 +1,5 @@
-"""The job message a producer publishes on `JOBS_SUBJECT` (from the gateway or straight to NATS)."""
+"""The job message a producer publishes on its model's subject or on `JOBS_SUBJECT` (from the gateway or straight
+to NATS)."""
 
 from datetime import datetime
 from typing import Annotated, Final, Literal
@@ -6,7 +7,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.languages import check_language
-from schemas.names import JOB_ID_PATTERN
+from schemas.names import JOB_ID_PATTERN, MODEL_NAME_PATTERN, MODEL_NAME_RULE, model_token
 
 SCHEMA_VERSION: Final = 1
 
@@ -18,6 +19,8 @@ JobId = Annotated[
         description="1–64 characters of A–Z, a–z, 0–9, `_` and `-` (it becomes part of NATS subjects and keys)",
     ),
 ]
+ModelName = Annotated[str, msgspec.Meta(pattern=MODEL_NAME_PATTERN, description=MODEL_NAME_RULE)]
+"""A Whisper model's name as workers serve it: `base`, `tiny.en`, `large-v3-turbo`, `base-q5_0`."""
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
 
 
@@ -89,8 +92,9 @@ class DecodeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A transcription job. Exactly one of `audio_object` and `audio_url` says where the audio is.
 
-    Publish it on `jetscribe.jobs.submit` with header `Nats-Msg-Id: <job_id>` so a retried
-    publish is not queued twice.
+    Publish it on its model's subject, `jetscribe.jobs.<model token>.default` (`schemas.names.model_jobs_subject`),
+    or on `jetscribe.jobs.submit`, from where it is routed to `model` (or the service's default model), with
+    header `Nats-Msg-Id: <job_id>` so a retried publish is not queued twice.
     """
 
     job_id: JobId
@@ -102,6 +106,9 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     """ISO 639-1 code of the spoken language; null or absent means auto-detect."""
     task: Task = "transcribe"
     webhook_url: HttpUrl | None = None
+    model: ModelName | None = None
+    """The Whisper model to run the job with; null or absent means the service's default model
+    (`JETSCRIBE_DEFAULT_MODEL`)."""
     options: DecodeOptions = msgspec.field(default_factory=DecodeOptions)
     submitted_at: datetime | None = None
     """When the producer submitted the job (UTC); the worker uses its own clock when absent."""
@@ -120,3 +127,5 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                 f"language {self.language!r} is not among the allowed `languages` {list(self.options.languages)}: "
                 "give one of them, or leave `language` out to detect it among them"
             )
+        if self.model is not None:
+            model_token(self.model)

@@ -15,16 +15,36 @@ class DeviceInfo(msgspec.Struct, kw_only=True):
     driver: str | None = None
 
 
+class ServedModel(msgspec.Struct, kw_only=True):
+    """One model a worker serves, with the slots (each its own copy of the model) it has for it."""
+
+    name: str
+    multilingual: bool
+    """False for English-only models (`tiny.en`, `base.en`, …), which transcribe English alone."""
+    quantization: str
+    """How the model's weights are stored, from its GGML header: `f16`, `q8_0`, `q5_0`, `q5_1`, …"""
+    slots: int
+    busy_slots: int
+    """Slots whose model is transcribing a job right now."""
+    jobs_done: int
+    """Jobs this worker has completed (status done) with this model."""
+
+
 class WorkerHeartbeat(msgspec.Struct, kw_only=True):
     worker_id: str
     host: str
     pid: int
     model: str
+    """The first model of `models` (kept for readers older than `models`)."""
     quantization: str | None = None
-    """How the loaded model's weights are stored, from its GGML header: `f16`, `q8_0`, `q5_0`, `q5_1`, …
+    """How the first model's weights are stored, from its GGML header: `f16`, `q8_0`, `q5_0`, `q5_1`, …
     (null from workers older than this field)."""
+    models: list[ServedModel] = []
+    """Every model this worker serves; empty from workers older than per-model routing, which serve none of
+    today's model subjects."""
     device: DeviceInfo
     slots: int
+    """Slots of all its models together."""
     current_jobs: list[str]
     jobs_done: int
     started_at: datetime

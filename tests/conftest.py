@@ -74,7 +74,8 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 @pytest.fixture
 def settings(tmp_path: Path, nats_server: EmbeddedNats, tiny_model: Path) -> Settings:
-    """Settings for one test: loopback NATS, tiny.en on the CPU, private targets allowed."""
+    """Settings for one test: loopback NATS, tiny.en on the CPU, private targets allowed. Both test models are
+    declared, so gateways queue jobs for them whether or not a worker runs (tests of refusals leave them out)."""
     return Settings(
         host="127.0.0.1",
         port=0,
@@ -82,6 +83,7 @@ def settings(tmp_path: Path, nats_server: EmbeddedNats, tiny_model: Path) -> Set
         nats_url=nats_server.url,
         whisper_model="tiny.en",
         whisper_model_path=tiny_model,
+        declared_models=("tiny.en", "base"),
         use_gpu=False,
         threads=2,
         allow_private_targets=True,

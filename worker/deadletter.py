@@ -27,8 +27,7 @@ from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
 from schemas import JobMessage, SchemaError, names
 from schemas.codec import decode_job_message
-from worker.outcome import fail_job, release_audio
-from worker.runner import readable_job_id
+from worker.outcome import fail_job, readable_job_id, release_audio
 
 log = logging.getLogger(__name__)
 

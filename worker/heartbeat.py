@@ -1,25 +1,28 @@
-"""The worker's heartbeat: who it is, what it runs on and what it is doing, written to the workers
-KV bucket every few seconds. The bucket's TTL removes a worker that stops writing; a clean stop
+"""The worker's heartbeat: who it is, what it runs on, the models it serves and what it is doing, written to the
+workers KV bucket every few seconds. The bucket's TTL removes a worker that stops writing; a clean stop
 deletes its key at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 import pynvml
 from nats.errors import Error as NatsError
+from nats.js.errors import NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from schemas import DeviceInfo, WorkerHeartbeat, encode
+from schemas.workers import ServedModel
 from worker.outcome import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,22 +112,22 @@ class Heartbeat:
         bucket: KeyValue,
         *,
         worker_id: str,
-        model: str,
-        quantization: str,
-        slots: int,
         ttl_s: float,
         use_gpu: bool,
+        models: Callable[[], list[ServedModel]],
         current_jobs: Callable[[], list[str]],
         jobs_done: Callable[[], int],
+        reopen: Callable[[], Awaitable[KeyValue]],
     ) -> None:
+        """`models`: the models served, with their slots now (at least one). `reopen`: creates the bucket again
+        when it is gone (a single nats-server keeps it in memory, and a restart loses it)."""
         self._bucket = bucket
+        self._reopen = reopen
         self._worker_id = worker_id
-        self._model = model
-        self._quantization = quantization
-        self._slots = slots
         # Well inside the TTL, so one lost write never makes a live worker vanish.
         self.interval_s = min(MAX_INTERVAL_S, ttl_s / 3)
         self._probe = DeviceProbe(use_gpu)
+        self._models = models
         self._current_jobs = current_jobs
         self._jobs_done = jobs_done
         self._host = socket.gethostname()
@@ -134,14 +137,16 @@ class Heartbeat:
     async def beat(self) -> WorkerHeartbeat:
         """Write one heartbeat now; returns what was written."""
         device = await asyncio.to_thread(self._probe.read)
+        models = self._models()
         heartbeat = WorkerHeartbeat(
             worker_id=self._worker_id,
             host=self._host,
             pid=os.getpid(),
-            model=self._model,
-            quantization=self._quantization,
+            model=models[0].name,
+            quantization=models[0].quantization,
+            models=models,
             device=device,
-            slots=self._slots,
+            slots=sum(model.slots for model in models),
             current_jobs=self._current_jobs(),
             jobs_done=self._jobs_done(),
             started_at=self._started_at,
@@ -155,6 +160,10 @@ class Heartbeat:
         while True:
             try:
                 await self.beat()
+            except NoStreamResponseError:
+                log.warning("heartbeat not written: the workers bucket is gone (NATS restarted?); creating it again")
+                with contextlib.suppress(NatsError, TimeoutError):
+                    self._bucket = await self._reopen()
             except (NatsError, TimeoutError) as exc:
                 log.warning("heartbeat not written: %r", exc)
             await asyncio.sleep(self.interval_s)

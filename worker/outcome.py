@@ -1,7 +1,8 @@
 """How a job's end is recorded: the compare-and-set to a terminal state, then the terminal event.
 
 Events carry `Nats-Msg-Id: <job_id>:<kind>`, so publishing one again (after a crash between the
-KV write and the ack, or on a stale redelivery) is deduplicated by the events stream.
+KV write and the ack, or on a stale redelivery) is deduplicated by the events stream. A job message
+that fails validation ends here too (`reject_invalid`), whether a slot or the router received it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from jetscribe.jobstore import JobStore, Versioned
-from schemas import JobMessage, JobRecord, TerminalEvent, encode, names
+from schemas import InvalidJobNotice, JobMessage, JobRecord, SchemaError, TerminalEvent, encode, names
 from schemas.names import EventKind
 from worker.errors import RetryableError
 
@@ -26,11 +28,22 @@ log = logging.getLogger(__name__)
 
 PUBLISH_ATTEMPTS: Final = 4
 PUBLISH_RETRY_S: Final = 0.5
+MAX_NOTICE_PAYLOAD: Final = 64 * 1024
 EVENT_KINDS: Final[dict[str, EventKind]] = {"done": "completed", "failed": "failed", "cancelled": "cancelled"}
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def readable_job_id(data: bytes) -> str | None:
+    """The job id of a message that failed validation, if it has a usable one."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    job_id = raw.get("job_id") if isinstance(raw, dict) else None
+    return job_id if isinstance(job_id, str) and names.JOB_ID_RE.match(job_id) else None
 
 
 async def ensure_record(store: JobStore, message: JobMessage) -> Versioned:
@@ -107,3 +120,20 @@ async def release_audio(store: JobStore, audio: ObjectStore, message: JobMessage
         pass
     except (NatsError, TimeoutError) as exc:
         log.warning("job %s: audio object %s not deleted: %r", message.job_id, message.audio_object, exc)
+
+
+async def reject_invalid(js: JetStreamContext, store: JobStore, msg: Msg, exc: SchemaError) -> None:
+    """Dead-letter a job message that failed validation: an invalid-job notice, the job (if its id can be read)
+    failed with the reason, the message terminated."""
+    job_id = readable_job_id(msg.data)
+    notice = InvalidJobNotice(
+        job_id=job_id,
+        reason=str(exc),
+        payload=msg.data[:MAX_NOTICE_PAYLOAD].decode("utf-8", "replace"),
+        received_at=utcnow(),
+    )
+    await js.publish(names.INVALID_JOB_SUBJECT, encode(notice))
+    if job_id is not None:
+        await fail_job(store, js, job_id, f"the job message is invalid: {exc}")
+    await msg.term()
+    log.warning("dead-lettered an invalid job message (job id %s): %s", job_id, exc)

@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,32 +33,21 @@ from nats.js.object_store import ObjectStore
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore, Transition
-from schemas import InvalidJobNotice, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
+from schemas import JobMessage, JobRecord, JobTimings, SchemaError, names
 from schemas.codec import decode_job_message
 from worker.abort import AbortSignal
 from worker.budget import AudioBudget
 from worker.deadline import JobDeadline
 from worker.decode import SAMPLE_RATE, decode_file, probe_duration
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
-from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
+from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError, UnsupportedJobError
 from worker.fetch import AudioDownloader, fetch_object
-from worker.outcome import ensure_record, fail_job, publish_terminal, release_audio, utcnow
+from worker.outcome import ensure_record, fail_job, publish_terminal, reject_invalid, release_audio, utcnow
 from worker.progress import ProgressReporter, first_seq
 
 log = logging.getLogger(__name__)
 
-MAX_NOTICE_PAYLOAD: Final = 64 * 1024
 CANCELLED: Final = "cancelled by request"
-
-
-def readable_job_id(data: bytes) -> str | None:
-    """The job id of a message that failed validation, if it has a usable one."""
-    try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None
-    job_id = raw.get("job_id") if isinstance(raw, dict) else None
-    return job_id if isinstance(job_id, str) and names.JOB_ID_RE.match(job_id) else None
 
 
 def _unless_over(now: datetime, change: Callable[[JobRecord], JobRecord]) -> Transition:
@@ -117,7 +107,6 @@ class JobRunner:
         downloader: AudioDownloader,
         *,
         worker_id: str,
-        model_name: str,
     ) -> None:
         self._settings = settings
         self._nc = nc
@@ -126,9 +115,9 @@ class JobRunner:
         self._audio = audio
         self._downloader = downloader
         self._worker_id = worker_id
-        self._model_name = model_name
         self.running: dict[str, AbortSignal] = {}
-        self.jobs_done = 0
+        self.jobs_done: Counter[str] = Counter()
+        """Jobs completed (status done), by the model that ran them."""
 
     async def run(
         self, msg: Msg, engine: WhisperEngine, budget: AudioBudget, on_engine: Callable[[], None] = lambda: None
@@ -148,7 +137,7 @@ class JobRunner:
         try:
             message = decode_job_message(msg.data)
         except SchemaError as exc:
-            await self._guarded(msg, None, None, self._dead_letter(msg, exc))
+            await self._guarded(msg, None, None, reject_invalid(self._js, self._store, msg, exc))
             return
         abort = AbortSignal()
         self.running[message.job_id] = abort
@@ -207,7 +196,15 @@ class JobRunner:
         on_engine: Callable[[], None],
     ) -> None:
         job_id = message.job_id
+        model = slot.engine.name
         await ensure_record(self._store, message)
+        if message.model is not None and message.model != model:
+            # A producer published straight onto another model's subject: running it here would give the job a
+            # model it did not ask for.
+            raise UnsupportedJobError(
+                f"the job asks for model {message.model!r} but was published on {msg.subject}, the subject of model "
+                f"{model!r}: publish it on {names.model_jobs_subject(message.model)} or on {names.JOBS_SUBJECT}"
+            )
         now = utcnow()
 
         def claim(record: JobRecord) -> JobRecord:
@@ -216,7 +213,7 @@ class JobRunner:
                 status="running",
                 started_at=now,
                 worker_id=self._worker_id,
-                model=self._model_name,
+                model=model,
                 attempts=record.attempts + 1,
                 progress=0,
             )
@@ -234,7 +231,7 @@ class JobRunner:
         transcription, timings = await self._transcribe(
             msg, message, slot, request, abort, on_engine, attempt=claimed.record.attempts
         )
-        await asyncio.shield(self._complete(msg, job_id, transcription, timings))
+        await asyncio.shield(self._complete(msg, job_id, model, transcription, timings))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
         """Tell JetStream the job is alive; pick up a cancel recorded in KV while we are at it."""
@@ -353,7 +350,9 @@ class JobRunner:
 
     # Endings ------------------------------------------------------------------------------------
 
-    async def _complete(self, msg: Msg, job_id: str, transcription: Transcription, timings: JobTimings) -> None:
+    async def _complete(
+        self, msg: Msg, job_id: str, model: str, transcription: Transcription, timings: JobTimings
+    ) -> None:
         transcript = await self._store.put_transcript(job_id, transcription.segments)
         now = utcnow()
 
@@ -367,7 +366,7 @@ class JobRunner:
                 detected_language=transcription.language,
                 language_probability=transcription.language_probability,
                 completed_at=now,
-                model=self._model_name,
+                model=model,
                 transcript_object=transcript,
                 timings=timings,
             )
@@ -377,7 +376,7 @@ class JobRunner:
             # Cancelled (or finished elsewhere) at the last moment: the result is discarded.
             await self._store.delete_transcript(transcript)
         elif after.record.status == "done" and after.record.worker_id == self._worker_id:
-            self.jobs_done += 1
+            self.jobs_done[model] += 1
         await publish_terminal(self._js, after.record)
         await msg.ack_sync()
 
@@ -397,7 +396,8 @@ class JobRunner:
         log.info("job %s cancelled", job_id)
 
     async def _hand_back(self, msg: Msg, job_id: str) -> None:
-        """Queue the job again without spending a delivery: publish its message anew, then ack this one.
+        """Queue the job again without spending a delivery: publish its message anew on its model's subject, then ack
+        this one.
 
         The new message id is unique to this delivery (its stream sequence), so a hand-back that is
         itself retried after a crash is stored once. Should the publish fail (e.g. a full queue),
@@ -412,7 +412,8 @@ class JobRunner:
         await self._store.transition(job_id, requeue)
         msg_id = names.handback_msg_id(job_id, msg.metadata.sequence.stream)
         try:
-            await self._js.publish(names.JOBS_SUBJECT, msg.data, headers={names.MSG_ID_HEADER: msg_id})
+            # Onto the subject it came from: its model's, so it goes back to that model's workers.
+            await self._js.publish(msg.subject, msg.data, headers={names.MSG_ID_HEADER: msg_id})
         except (NatsError, TimeoutError) as exc:
             log.warning("job %s: publishing it again failed (%r); handing it back with a nak", job_id, exc)
             await msg.nak()
@@ -441,17 +442,3 @@ class JobRunner:
             with contextlib.suppress(JetscribeError):
                 await self._store.transition(job_id, note)
         await msg.nak(delay=self.retry_delay_s(msg))
-
-    async def _dead_letter(self, msg: Msg, exc: SchemaError) -> None:
-        job_id = readable_job_id(msg.data)
-        notice = InvalidJobNotice(
-            job_id=job_id,
-            reason=str(exc),
-            payload=msg.data[:MAX_NOTICE_PAYLOAD].decode("utf-8", "replace"),
-            received_at=utcnow(),
-        )
-        await self._js.publish(names.INVALID_JOB_SUBJECT, encode(notice))
-        if job_id is not None:
-            await fail_job(self._store, self._js, job_id, f"the job message is invalid: {exc}")
-        await msg.term()
-        log.warning("dead-lettered an invalid job message (job id %s): %s", job_id, exc)

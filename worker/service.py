@@ -1,9 +1,15 @@
 """The worker: consumes jobs from JetStream into its slots, one Whisper model per slot.
 
-Start-up (`__aenter__`): topology, models (loaded and warmed), the shared durable consumer, the
-cancel subscription, the heartbeat, then the loops. Shutdown (`stop`) in this order: stop fetching,
-give running jobs up to `shutdown_grace_s`, abort the rest and hand them back (nak, so another
-worker takes them at once), stop the dead-letter loop and the heartbeat, close the subscriptions.
+A worker serves one or more models (`WHISPER_MODEL=base,tiny.en`), each with `worker_slots` slots of its own,
+fed from that model's durable consumer (`workers-<model token>`): a slot only ever receives jobs its model can
+run. Beside the slots runs the router (`worker.router`), which moves jobs from the subject that names no model
+onto their model's subject.
+
+Start-up (`__aenter__`): topology, models (loaded and warmed), the heartbeat, the consumers (the router and
+one per model), the cancel subscription, then the loops. Shutdown (`stop`) in this order: stop fetching (every
+slot of every model, and the router), give running jobs up to `shutdown_grace_s`, abort the rest and hand them
+back (published again on their model's subject, so another worker takes them at once), stop the dead-letter
+loop and the heartbeat, close the subscriptions.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import secrets
 import socket
 from collections.abc import Coroutine
-from pathlib import Path
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -23,53 +29,53 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 
 from jetscribe.config import Settings
 from jetscribe.errors import FfmpegMissingError
 from jetscribe.ffmpeg import ffmpeg_binary
+from jetscribe.jobqueue import ensure_consumers
 from jetscribe.jobstore import JobStore
 from jetscribe.models.files import model_quantization
 from jetscribe.models.store import resolve_model
-from jetscribe.topology import ensure_topology
+from jetscribe.offer import OfferReader
+from jetscribe.topology import ensure_topology, workers_bucket
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
+from schemas.workers import ServedModel
 from worker.budget import AudioBudget
 from worker.deadletter import DeadLetterHandler
 from worker.decode import slot_budget
 from worker.engine import WhisperEngine
 from worker.fetch import AudioDownloader
 from worker.heartbeat import Heartbeat
+from worker.router import JobRouter
 from worker.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S: Final = 1.0
 FETCH_RETRY_S: Final = 1.0
-MAX_ACK_PENDING: Final = 1024
 ABORT_WAIT_S: Final = 30.0
 
 
-def consumer_config(settings: Settings) -> api.ConsumerConfig:
-    """The shared durable consumer of the jobs stream, as this worker's settings want it."""
-    # Each delivery's ack deadline; a job kept alive with in_progress() never reaches it.
-    backoff = [settings.ack_wait_s * 2**attempt for attempt in range(settings.max_deliver - 1)]
-    return api.ConsumerConfig(
-        durable_name=names.WORKERS_CONSUMER,
-        description="Transcription workers",
-        ack_policy=api.AckPolicy.EXPLICIT,
-        deliver_policy=api.DeliverPolicy.ALL,
-        ack_wait=settings.ack_wait_s,
-        max_deliver=settings.max_deliver,
-        backoff=backoff or None,
-        max_ack_pending=max(MAX_ACK_PENDING, settings.worker_slots),
-    )
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """One model this worker serves: its engines (one per slot) and what the heartbeat says of it."""
 
+    name: str
+    quantization: str
+    engines: list[WhisperEngine]
 
-def model_name(settings: Settings, path: Path) -> str:
-    if settings.whisper_model_path is None:
-        return settings.whisper_model
-    return path.name.removeprefix("ggml-").removesuffix(".bin")
+    def served(self, jobs_done: int) -> ServedModel:
+        return ServedModel(
+            name=self.name,
+            multilingual=self.engines[0].multilingual,
+            quantization=self.quantization,
+            slots=len(self.engines),
+            busy_slots=sum(engine.lock.locked() for engine in self.engines),
+            jobs_done=jobs_done,
+        )
 
 
 async def _until_set(event: asyncio.Event, work: Coroutine[Any, Any, object]) -> None:
@@ -99,13 +105,20 @@ class Worker:
         self._fetching_over = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: JobRunner | None = None
+        self._models: list[_Model] = []
         self._slot_tasks: list[asyncio.Task[None]] = []
         self._main: asyncio.Task[None] | None = None
 
     @property
     def jobs_done(self) -> int:
         """Jobs this worker has completed (status done)."""
-        return self._runner.jobs_done if self._runner else 0
+        return self._runner.jobs_done.total() if self._runner else 0
+
+    @property
+    def models(self) -> list[ServedModel]:
+        """The models this worker serves, with their slots and jobs done, as its heartbeat reports them."""
+        done = self._runner.jobs_done if self._runner else {}
+        return [model.served(done.get(model.name, 0)) for model in self._models]
 
     @property
     def current_jobs(self) -> list[str]:
@@ -133,14 +146,54 @@ class Worker:
         settings = self.settings
         topology = await ensure_topology(self._js, settings)
         store = JobStore(topology.jobs, topology.transcripts)
-        path = await asyncio.to_thread(
-            resolve_model, settings.whisper_model, settings.model_dir, settings.whisper_model_path
-        )
-        name = model_name(settings, path)
-        quantization = await asyncio.to_thread(model_quantization, path)
         # Locate ffmpeg once, off the loop (a PATH search); a missing one fails each job with the reason.
         with contextlib.suppress(FfmpegMissingError):
             await asyncio.to_thread(ffmpeg_binary)
+        for name in settings.served_models:
+            self._models.append(await self._load(name))
+        downloader = await self._stack.enter_async_context(
+            AudioDownloader(
+                max_bytes=settings.max_audio_url_bytes,
+                timeout_s=settings.fetch_timeout_s,
+                allow_private=settings.allow_private_targets,
+            )
+        )
+        runner = JobRunner(settings, self._nc, store, topology.audio, downloader, worker_id=self.worker_id)
+        self._runner = runner
+        # The device probe reads /proc/cpuinfo and initialises NVML: blocking, so off the event loop.
+        heartbeat = await asyncio.to_thread(
+            Heartbeat,
+            topology.workers,
+            worker_id=self.worker_id,
+            ttl_s=settings.worker_heartbeat_ttl_s,
+            use_gpu=settings.use_gpu,
+            models=lambda: self.models,
+            current_jobs=lambda: self.current_jobs,
+            jobs_done=lambda: self.jobs_done,
+            reopen=lambda: workers_bucket(self._js, settings),
+        )
+        self._stack.push_async_callback(heartbeat.remove)
+        # Written before the router starts, so that this worker's own models are on offer to it.
+        await heartbeat.beat()
+        await ensure_consumers(self._js, settings, [model.name for model in self._models])
+        cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
+        self._stack.push_async_callback(self._unsubscribe, cancels)
+        slots: list[tuple[WhisperEngine, JetStreamContext.PullSubscription]] = []
+        for model in self._models:
+            for engine in model.engines:
+                sub = await self._js.pull_subscribe_bind(names.model_consumer(model.name), names.JOBS_STREAM)
+                # Unsubscribed on the way out, or draining the connection waits out its timeout (see notes).
+                self._stack.push_async_callback(self._unsubscribe, sub)
+                slots.append((engine, sub))
+        router = JobRouter(self._js, store, OfferReader(self._js, topology.workers, settings), settings)
+        dead_letters = DeadLetterHandler(self._js, store, audio=None if settings.keep_audio else topology.audio)
+        self._main = asyncio.create_task(self._run(runner, slots, heartbeat, router, dead_letters))
+
+    async def _load(self, name: str) -> _Model:
+        """Resolve model `name` (importing or quantizing it on first use) and load one warmed engine per slot."""
+        settings = self.settings
+        path = await asyncio.to_thread(resolve_model, name, settings.model_dir, settings.whisper_model_path)
+        quantization = await asyncio.to_thread(model_quantization, path)
         engines = []
         for _ in range(settings.worker_slots):
             engine = await WhisperEngine.load(
@@ -149,59 +202,21 @@ class Worker:
             self._stack.push_async_callback(engine.aclose)
             engines.append(engine)
         log.info("worker %s: %d × %s loaded and warmed up from %s", self.worker_id, len(engines), name, path)
-        downloader = await self._stack.enter_async_context(
-            AudioDownloader(
-                max_bytes=settings.max_audio_url_bytes,
-                timeout_s=settings.fetch_timeout_s,
-                allow_private=settings.allow_private_targets,
-            )
-        )
-        runner = JobRunner(
-            settings, self._nc, store, topology.audio, downloader, worker_id=self.worker_id, model_name=name
-        )
-        self._runner = runner
-        # The device probe reads /proc/cpuinfo and initialises NVML: blocking, so off the event loop.
-        heartbeat = await asyncio.to_thread(
-            Heartbeat,
-            topology.workers,
-            worker_id=self.worker_id,
-            model=name,
-            quantization=quantization,
-            slots=settings.worker_slots,
-            ttl_s=settings.worker_heartbeat_ttl_s,
-            use_gpu=settings.use_gpu,
-            current_jobs=lambda: self.current_jobs,
-            jobs_done=lambda: self.jobs_done,
-        )
-        self._stack.push_async_callback(heartbeat.remove)
-        await heartbeat.beat()
-        await self._js.add_consumer(names.JOBS_STREAM, consumer_config(settings))
-        cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
-        self._stack.push_async_callback(self._unsubscribe, cancels)
-        subscriptions = []
-        for _ in engines:
-            sub = await self._js.pull_subscribe_bind(names.WORKERS_CONSUMER, names.JOBS_STREAM)
-            # Unsubscribed on the way out, or draining the connection waits out its timeout (see notes).
-            self._stack.push_async_callback(self._unsubscribe, sub)
-            subscriptions.append(sub)
-        dead_letters = DeadLetterHandler(self._js, store, audio=None if settings.keep_audio else topology.audio)
-        self._main = asyncio.create_task(self._run(runner, engines, subscriptions, heartbeat, dead_letters))
+        return _Model(name=name, quantization=quantization, engines=engines)
 
     async def _run(
         self,
         runner: JobRunner,
-        engines: list[WhisperEngine],
-        subscriptions: list[JetStreamContext.PullSubscription],
+        slots: list[tuple[WhisperEngine, JetStreamContext.PullSubscription]],
         heartbeat: Heartbeat,
+        router: JobRouter,
         dead_letters: DeadLetterHandler,
     ) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._beat(heartbeat))
             tg.create_task(dead_letters.run(self._stop_fetching))
-            self._slot_tasks = [
-                tg.create_task(self._slot(runner, engine, sub))
-                for engine, sub in zip(engines, subscriptions, strict=True)
-            ]
+            tg.create_task(router.run(self._stop_fetching))
+            self._slot_tasks = [tg.create_task(self._slot(runner, engine, sub)) for engine, sub in slots]
 
     async def _beat(self, heartbeat: Heartbeat) -> None:
         beating = asyncio.create_task(heartbeat.run())

@@ -158,11 +158,20 @@ def test_services_reach_nats_through_the_helm_release() -> None:
     assert kustomization()["namespace"] == NAMESPACE
 
 
-def test_autoscaler_watches_the_workers_consumer_of_the_jobs_stream() -> None:
+def test_autoscaler_watches_the_consumer_of_its_workers_model() -> None:
     metadata = scaler()
+    (model,) = worker_settings().served_models
     assert metadata["stream"] == names.JOBS_STREAM
-    assert metadata["consumer"] == names.WORKERS_CONSUMER
+    assert metadata["consumer"] == names.model_consumer(model)
     assert int(metadata["lagThreshold"]) >= worker_settings().worker_slots
+
+
+def test_gateways_take_jobs_for_the_autoscaled_model_while_its_workers_are_scaled_to_zero() -> None:
+    (gateway,) = find("Deployment", "jetscribe-gateway")["spec"]["template"]["spec"]["containers"]
+    settings = Settings.from_env(container_env(gateway))
+    (model,) = worker_settings().served_models
+    assert model in settings.declared_models
+    assert settings.job_default_model == model
 
 
 def test_autoscaler_reads_the_account_the_workers_log_into() -> None:

@@ -15,13 +15,13 @@ from nats.aio.client import Client
 from jetscribe.broker import connect
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
+from jetscribe.jobqueue import ensure_consumers
 from jetscribe.topology import ensure_topology
 from schemas import names
 from tests.deploy.conftest import CREDENTIALS, PASSWORDS
 from tests.deploy.manifests import scaler, services, worker_settings
 from tests.deploy.nats_process import DEPLOY_NATS, ConfiguredNats, config_test
 from tests.ports import free_port
-from worker.service import consumer_config
 
 
 def compose_settings(service: str, url: str) -> Settings:
@@ -85,15 +85,20 @@ async def test_each_service_creates_the_topology_with_its_own_user(single_node: 
     assert {names.JOBS_STREAM, names.EVENTS_STREAM, names.DEADLETTER_STREAM} <= streams
 
 
-async def test_autoscaler_finds_waiting_jobs_where_keda_looks(single_node: ConfiguredNats) -> None:
-    settings = msgspec.structs.replace(compose_settings("worker", single_node.url), nats_password=CREDENTIALS["worker"])
-    nc = await connect_as(settings)
+async def test_autoscaler_finds_jobs_waiting_for_a_model_scaled_to_zero_where_keda_looks(
+    single_node: ConfiguredNats,
+) -> None:
+    (model,) = worker_settings().served_models
+    gateway = msgspec.structs.replace(
+        compose_settings("gateway", single_node.url), nats_password=CREDENTIALS["gateway"], declared_models=(model,)
+    )
+    nc = await connect_as(gateway)
     try:
         js = nc.jetstream()
-        await ensure_topology(js, settings)
-        await js.add_consumer(names.JOBS_STREAM, consumer_config(settings))
+        await ensure_topology(js, gateway)
+        await ensure_consumers(js, gateway, gateway.declared_models, retire_legacy=False)
         for n in range(3):
-            await js.publish(names.JOBS_SUBJECT, b"{}", headers={names.MSG_ID_HEADER: f"job-{n}"})
+            await js.publish(names.model_jobs_subject(model), b"{}", headers={names.MSG_ID_HEADER: f"job-{n}"})
     finally:
         await nc.close()
     trigger = scaler()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,41 @@ def test_booleans_accept_the_usual_spellings() -> None:
 def test_a_bad_override_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="override"):
         Settings.from_env({}, port=-1)
+
+
+def test_a_worker_serves_each_model_whisper_model_names_and_jobs_default_to_the_first() -> None:
+    settings = Settings.from_env({"WHISPER_MODEL": " base , tiny.en "})
+
+    assert settings.served_models == ("base", "tiny.en")
+    assert settings.job_default_model == "base"
+
+
+def test_the_default_model_setting_wins_over_the_first_served_model() -> None:
+    settings = Settings.from_env({"WHISPER_MODEL": "tiny.en", "JETSCRIBE_DEFAULT_MODEL": "large-v3"})
+
+    assert settings.job_default_model == "large-v3"
+
+
+def test_a_model_file_serves_the_model_named_after_it() -> None:
+    settings = Settings.from_env({"WHISPER_MODEL_PATH": "/models/ggml-base.en-q5_0.bin"})
+
+    assert settings.served_models == ("base.en-q5_0",)
+
+
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ({"WHISPER_MODEL": " , "}, "WHISPER_MODEL names no model"),
+        ({"WHISPER_MODEL": "base,base"}, "WHISPER_MODEL='base,base' names a model more than once"),
+        ({"WHISPER_MODEL": "base,tiny.en", "WHISPER_MODEL_PATH": "/m/ggml-x.bin"}, "WHISPER_MODEL_PATH loads one"),
+        ({"WHISPER_MODEL": "tiny*"}, "WHISPER_MODEL: model name 'tiny*' cannot be used"),
+        ({"JETSCRIBE_DECLARED_MODELS": "base,tiny_.en"}, "JETSCRIBE_DECLARED_MODELS: model name 'tiny_.en'"),
+        ({"JETSCRIBE_DEFAULT_MODEL": "a__b"}, "JETSCRIBE_DEFAULT_MODEL: model name 'a__b'"),
+        ({"WHISPER_MODEL_PATH": "/m/my model.bin"}, "the model's name is the file's"),
+    ],
+)
+def test_a_model_name_that_cannot_be_routed_stops_the_start_naming_the_variable(
+    environment: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        Settings.from_env(environment)

@@ -114,9 +114,11 @@ def _wait_ready(service: Service, path: str) -> None:
 
 @contextmanager
 def gateway_alone(data_dir: Path, **env: str) -> Iterator[Service]:
-    """`jetscribe gateway` on its own nats-server: no worker ever runs, so jobs stay queued."""
+    """`jetscribe gateway` on its own nats-server: no worker ever runs, and the default model (`base`) is declared,
+    so jobs are accepted and stay queued."""
     nats = EmbeddedNats(data_dir / "nats")
     nats.start()
+    env = {"JETSCRIBE_DECLARED_MODELS": "base", **env}
     try:
         with running("gateway", data_dir, ready_path="/readyz", JETSCRIBE_NATS_URL=nats.url, **env) as service:
             yield service

@@ -114,6 +114,18 @@ async def test_a_failed_file_is_reported_and_the_exit_status_is_1(gateway: Gatew
     assert "1 done, 1 failed" in stdout
 
 
+async def test_a_model_that_is_not_on_offer_fails_the_file_with_the_gateways_reason(
+    gateway: GatewayServer, tmp_path: Path
+) -> None:
+    shutil.copy(AUDIO / "en3.wav", tmp_path / "talk.wav")
+
+    status, stdout, _ = await jetscribe("transcribe", str(tmp_path), "--model", "large-v3", "--server", gateway.url)
+
+    assert status == 1
+    assert not (tmp_path / "talk.srt").exists()
+    assert "model 'large-v3' is not on offer" in stdout and "1 failed" in stdout, stdout
+
+
 @pytest.mark.usefixtures("worker")
 @pytest.mark.timeout(300)
 async def test_results_of_files_and_urls_go_under_out_keeping_the_folder_layout(

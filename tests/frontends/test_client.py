@@ -55,6 +55,22 @@ async def test_upload_progress_reaches_the_whole_file(gateway: GatewayServer) ->
     assert [sent for sent, _ in seen] == sorted(sent for sent, _ in seen)
 
 
+async def test_a_job_submitted_for_a_model_is_queued_for_it(gateway: GatewayServer) -> None:
+    async with JetscribeClient(gateway.url) as client:
+        job = await client.get(await client.submit(b"audio bytes", model="base"))
+
+    assert (job.status, job.model) == ("queued", "base")
+
+
+async def test_a_model_not_on_offer_is_an_api_error_naming_the_models_on_offer(gateway: GatewayServer) -> None:
+    async with JetscribeClient(gateway.url) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.submit_url("https://example.org/talk.mp3", model="large-v3")
+
+    assert caught.value.status == 422
+    assert "model 'large-v3' is not on offer" in str(caught.value) and "base, tiny.en" in str(caught.value)
+
+
 async def test_jobs_pages_through_every_job_newest_first(gateway: GatewayServer) -> None:
     async with JetscribeClient(gateway.url) as client:
         ids = [await client.submit(b"audio bytes") for _ in range(5)]

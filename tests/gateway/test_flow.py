@@ -148,7 +148,11 @@ async def test_health_is_ok_with_a_live_worker(http: aiohttp.ClientSession) -> N
     assert body["problems"] == []
     assert [w["model"] for w in body["workers"]] == ["tiny.en"]
     assert body["workers"][0]["device"]["kind"] == "cpu"
-    assert body["queue"] == {"pending": 0, "in_flight": 0}
+    assert body["queue"] == {"pending": 0, "in_flight": 0, "oldest_waiting_s": None}
+    assert [(m["name"], m["workers"], m["on_offer"]) for m in body["models"]] == [
+        ("base", 0, True),
+        ("tiny.en", 1, True),
+    ]
 
 
 async def test_concurrent_clients_of_one_job_see_the_same_end(http: aiohttp.ClientSession) -> None:

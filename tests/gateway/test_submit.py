@@ -44,13 +44,14 @@ async def test_submission_answers_202_with_the_job_id_and_its_location(http: aio
 
 
 async def test_submitted_job_is_queued_with_the_requested_fields(http: aiohttp.ClientSession) -> None:
-    _, body, _ = await submit(http, audio_form(language="de", task="translate"))
+    _, body, _ = await submit(http, audio_form(language="de", task="translate", model="base"))
     async with http.get(f"/jobs/{body['job_id']}") as response:
         job = await response.json()
     assert response.status == 200
     assert job["status"] == "queued"
     assert job["language"] == "de"
     assert job["task"] == "translate"
+    assert job["model"] == "base"
     assert job["progress"] == 0
     assert job["segments"] == []
 
@@ -63,12 +64,13 @@ async def test_uploaded_audio_is_stored_byte_for_byte(http: aiohttp.ClientSessio
     assert stored.getvalue() == path.read_bytes()
 
 
-async def test_job_message_is_published_with_the_job_id_as_message_id(
+async def test_job_message_is_published_on_its_models_subject_with_the_job_id_as_message_id(
     http: aiohttp.ClientSession, js: JetStreamContext
 ) -> None:
     _, body, _ = await submit(http, audio_form(language="en", webhook_url="http://127.0.0.1:9/hook"))
-    msg = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject("tiny.en"))
     message = decode_job_message(msg.data)
+    assert message.model == "tiny.en"
     assert msg.headers is not None and msg.headers[names.MSG_ID_HEADER] == body["job_id"]
     assert message.job_id == body["job_id"]
     assert message.audio_object == body["job_id"]
@@ -88,7 +90,7 @@ async def test_a_queued_job_shows_its_webhook_before_any_attempt(http: aiohttp.C
 
 
 async def test_fields_may_come_before_the_audio(http: aiohttp.ClientSession) -> None:
-    status, body, _ = await submit(http, audio_form(audio_first=False, language="es", task="transcribe"))
+    status, body, _ = await submit(http, audio_form(audio_first=False, language="es", task="transcribe", model="base"))
     assert status == 202
     async with http.get(f"/jobs/{body['job_id']}") as response:
         assert (await response.json())["language"] == "es"

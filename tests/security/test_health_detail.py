@@ -49,7 +49,7 @@ async def test_health_with_a_valid_key_shows_the_workers_and_the_queue(
     assert [(w["worker_id"], w["host"], w["pid"]) for w in body["workers"]] == [
         (worker.worker_id, socket.gethostname(), os.getpid())
     ]
-    assert body["queue"] == {"pending": 0, "in_flight": 0}
+    assert body["queue"] == {"pending": 0, "in_flight": 0, "oldest_waiting_s": None}
     assert body["nats_connected"] is True
 
 
@@ -66,7 +66,7 @@ async def test_without_keys_the_health_detail_stays_public(http: aiohttp.ClientS
     async with http.get("/health") as response:
         body = await response.json()
 
-    assert set(body) == {"status", "nats_connected", "queue", "workers", "problems"}
+    assert set(body) == {"status", "nats_connected", "queue", "workers", "models", "problems"}
     assert body["problems"] == ["no worker is alive (no heartbeat in the workers bucket)"]
 
 

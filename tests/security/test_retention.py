@@ -12,12 +12,13 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from jetscribe.config import Settings
+from jetscribe.jobqueue import model_consumer_config
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology, ensure_topology
 from schemas import names
 from tests.gateway.conftest import AUDIO, StartGateway, audio_form, object_names
 from tests.worker.jobs import submit, terminal_event
-from worker.service import Worker, consumer_config
+from worker.service import Worker
 
 SHORT_TTL_S = 6.0  # longer than the job takes on a loaded machine: its record must outlive the run
 
@@ -79,9 +80,9 @@ async def test_audio_of_a_job_that_ran_out_of_deliveries_is_deleted(
     settings: Settings, nc: Client, js: JetStreamContext, topology: Topology
 ) -> None:
     crashing = msgspec.structs.replace(settings, max_deliver=2, ack_wait_s=1.0)
-    await js.add_consumer(names.JOBS_STREAM, consumer_config(crashing))
-    job_id = await submit(js, topology, AUDIO / "en3.wav")
-    sub = await js.pull_subscribe_bind(names.WORKERS_CONSUMER, names.JOBS_STREAM)
+    await js.add_consumer(names.JOBS_STREAM, model_consumer_config(crashing, "tiny.en"))
+    job_id = await submit(js, topology, AUDIO / "en3.wav", model="tiny.en")
+    sub = await js.pull_subscribe_bind(names.model_consumer("tiny.en"), names.JOBS_STREAM)
     for _ in range(2):  # taken and never acknowledged: a worker that dies each time
         await sub.fetch(1, timeout=10)
     await sub.unsubscribe()

@@ -13,12 +13,13 @@ from aiohttp import web
 from nats.js import JetStreamContext
 
 from jetscribe.config import Settings
+from jetscribe.jobqueue import model_consumer_config
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import DecodeOptions, JobMessage, names
 from tests.worker.conftest import StartWorker
 from tests.worker.jobs import AUDIO, TEXTS, jobs_left, new_job_id, publish_job, recall, terminal_event
-from worker.service import Worker, consumer_config
+from worker.service import Worker
 
 
 @dataclass
@@ -71,9 +72,9 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def submit_url(js: JetStreamContext, url: str) -> str:
+async def submit_url(js: JetStreamContext, url: str, *, model: str | None = None) -> str:
     job_id = new_job_id()
-    await publish_job(js, JobMessage(job_id=job_id, audio_url=url, options=DecodeOptions(beam_size=1)))
+    await publish_job(js, JobMessage(job_id=job_id, audio_url=url, model=model, options=DecodeOptions(beam_size=1)))
     return job_id
 
 
@@ -172,9 +173,9 @@ async def test_job_whose_workers_all_died_ends_failed_via_the_dead_letter_handle
     settings: Settings, start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
     crashing = msgspec.structs.replace(settings, max_deliver=2, ack_wait_s=1.0)
-    await js.add_consumer(names.JOBS_STREAM, consumer_config(crashing))
-    job_id = await submit_url(js, "https://example.invalid/never-fetched.wav")
-    sub = await js.pull_subscribe_bind(names.WORKERS_CONSUMER, names.JOBS_STREAM)
+    await js.add_consumer(names.JOBS_STREAM, model_consumer_config(crashing, "tiny.en"))
+    job_id = await submit_url(js, "https://example.invalid/never-fetched.wav", model="tiny.en")
+    sub = await js.pull_subscribe_bind(names.model_consumer("tiny.en"), names.JOBS_STREAM)
     for _ in range(2):  # taken and never acknowledged: a worker that dies each time
         await sub.fetch(1, timeout=10)
     with pytest.raises(TimeoutError):  # no third delivery; the server emits MAX_DELIVERIES instead

@@ -4,6 +4,7 @@
 const LABELS = {
   language: { label: "Language", main: true, empty: "detect it" },
   task: { label: "Task", main: true },
+  model: { label: "Model" },
   webhook_url: { label: "Webhook URL" },
 };
 const NOT_OPTIONS = new Set(["audio", "audio_url"]);
