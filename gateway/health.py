@@ -18,15 +18,16 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
-from gateway.auth import key_digests, token_is_known
 from gateway.errors import UnauthorizedError
-from schemas import SchemaError, WorkerHeartbeat, encode, names
+from gateway.joblist.counts import jobs_by_tenant
+from schemas import JobStatus, SchemaError, WorkerHeartbeat, encode, names
 from schemas.api import ErrorBody, Health, HealthSummary, QueueDepth
 from schemas.codec import decode_heartbeat
 
 log = logging.getLogger(__name__)
 
 NATS_QUERY_TIMEOUT_S: Final = 3.0
+TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running")
 
 
 async def queue_depth(app: web.Application) -> QueueDepth:
@@ -74,14 +75,14 @@ def may_see_detail(request: web.Request) -> bool:
     Raises UnauthorizedError for a bearer token that is not one of the keys: a caller that tried
     to authenticate learns that its key is wrong rather than seeing less than it expected.
     """
-    api_keys = request.app[keys.SETTINGS].api_keys
-    if not api_keys:
+    tenancy = request.app[keys.TENANCY]
+    if not tenancy.keys_required:
         return True
     authorization = request.headers.get("Authorization")
     if authorization is None:
         return False
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token_is_known(token.strip(), key_digests(api_keys)):
+    if scheme.lower() != "bearer" or tenancy.caller_of(token.strip()) is None:
         raise UnauthorizedError(
             "the API key is not valid for this service: check the key, or leave `Authorization` out for the "
             "status alone"
@@ -149,16 +150,24 @@ def _not_ready(reason: str) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition; the queue gauges are refreshed on each scrape."""
+    """Prometheus text exposition; the queue gauges, the whole queue's and each tenant's, are refreshed on each
+    scrape."""
     app = request.app
     registry = app[keys.METRICS].registry
     if app[keys.NC].is_connected:
         try:
             depth = await queue_depth(app)
+            per_tenant = {status: await jobs_by_tenant(app[keys.JS], status) for status in TENANT_GAUGED}
         except (NatsError, TimeoutError) as exc:
             log.warning("metrics: queue depth unavailable: %r", exc)
         else:
             app[keys.METRICS].queue_pending.set(depth.pending)
             app[keys.METRICS].queue_in_flight.set(depth.in_flight)
+            gauge = app[keys.METRICS].tenant_jobs
+            # A tenant whose jobs have all moved on must read 0, not keep its last count.
+            gauge.clear()
+            for status, counts in per_tenant.items():
+                for tenant, count in counts.items():
+                    gauge.labels(tenant, status).set(count)
     body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from schemas import JobRecord
+
 
 @dataclass
 class GatewayMetrics:
@@ -24,3 +26,18 @@ class GatewayMetrics:
             "jetscribe_queue_in_flight", "Jobs delivered to a worker, not yet acked", registry=r
         )
         self.workers_alive = Gauge("jetscribe_workers_alive", "Workers with a live heartbeat", registry=r)
+        self.tenant_jobs = Gauge(
+            "jetscribe_tenant_jobs", "Jobs of each tenant now queued or running", ["tenant", "status"], registry=r
+        )
+        self.tenant_audio_seconds = Counter(
+            "jetscribe_tenant_audio_seconds",
+            "Seconds of audio transcribed for each tenant: jobs done, as this gateway's job-list indexer saw them "
+            "finish (sum over gateways)",
+            ["tenant"],
+            registry=r,
+        )
+
+    def count_usage(self, record: JobRecord) -> None:
+        """Add a job that has just finished to its tenant's usage."""
+        if record.status == "done" and record.duration_secs:
+            self.tenant_audio_seconds.labels(record.tenant).inc(record.duration_secs)

@@ -12,7 +12,6 @@ from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
-from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
 from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, StreamDone
 from schemas.export import schema_components
@@ -295,7 +294,7 @@ def _version() -> str:
 VERSION: Final = _version()
 
 
-def openapi_spec(settings: Settings) -> dict[str, Any]:
+def openapi_spec(*, keys_required: bool) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
     _, components = schema_components(BODIES, REF)
     spec: dict[str, Any] = {
@@ -308,7 +307,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": components},
     }
-    if settings.api_keys:
+    if keys_required:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, item in spec["paths"].items():
             if path.startswith("/jobs"):

@@ -14,6 +14,13 @@ SUBJECT_ROOT: Final = "jetscribe"
 JOB_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
 
+# A tenant's name becomes a token of the job-list subjects, so it keeps to the same characters.
+TENANT_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+TENANT_RE: Final = re.compile(TENANT_PATTERN)
+DEFAULT_TENANT: Final = "default"
+"""The tenant of a job whose message names none, of every job while API keys are off, and of the keys in
+`JETSCRIBE_API_KEYS`."""
+
 # Job submission: a work-queue stream drained by one durable consumer shared by all workers.
 JOBS_STREAM: Final = "JETSCRIBE_JOBS"
 JOBS_SUBJECT: Final = "jetscribe.jobs.submit"
@@ -65,9 +72,9 @@ def cancel_subject(job_id: str) -> str:
 # The job list (`GET /jobs`): two streams read newest first by sequence, so a page costs what the
 # page holds, not what the buckets keep. One message per submission in the submissions stream; one
 # live message per job, on its current status's subject, in the status stream. Subjects carry the
-# tenant as a token (every job is in DEFAULT_TENANT until jetscribe has tenants) and no job id, so a
-# list's filter is always one literal subject, which JetStream counts and seeks without a scan.
-DEFAULT_TENANT: Final = "default"
+# job's tenant as a token and no job id, so a tenant's list is always one literal subject, which JetStream
+# counts and seeks without a scan; an admin's list of every tenant reads the wildcard ALL_TENANTS.
+ALL_TENANTS: Final = "*"
 JOB_LIST_STREAM: Final = "JETSCRIBE_JOB_LIST"
 JOB_LIST_STREAM_SUBJECTS: Final = ("jetscribe.joblist.submitted.*",)
 JOB_STATUS_LIST_STREAM: Final = "JETSCRIBE_JOB_STATUS_LIST"

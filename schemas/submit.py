@@ -6,7 +6,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.languages import check_language
-from schemas.names import JOB_ID_PATTERN
+from schemas.names import JOB_ID_PATTERN, TENANT_PATTERN
 
 SCHEMA_VERSION: Final = 1
 
@@ -16,6 +16,13 @@ JobId = Annotated[
     msgspec.Meta(
         pattern=JOB_ID_PATTERN,
         description="1–64 characters of A–Z, a–z, 0–9, `_` and `-` (it becomes part of NATS subjects and keys)",
+    ),
+]
+TenantName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=TENANT_PATTERN,
+        description="1–64 characters of A–Z, a–z, 0–9, `_` and `-` (it becomes part of NATS subjects)",
     ),
 ]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
@@ -105,6 +112,9 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     options: DecodeOptions = msgspec.field(default_factory=DecodeOptions)
     submitted_at: datetime | None = None
     """When the producer submitted the job (UTC); the worker uses its own clock when absent."""
+    tenant: TenantName | None = None
+    """Whose job this is: only that tenant's API keys (and admin keys) see it over HTTP. Null or absent means
+    the default tenant, `default`."""
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
