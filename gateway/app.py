@@ -20,6 +20,7 @@ from gateway.joblist.index import JobListIndex
 from gateway.joblist.indexer import indexer_ctx
 from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
+from gateway.tenants import Tenancy
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
 from jetscribe.errors import ConcurrentUpdateError, JobNotFoundError
@@ -135,15 +136,16 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app[limits.STREAM_SLOTS] = limits.StreamSlots(settings.max_sse_clients)
     app[limits.UPLOAD_SLOTS] = limits.UploadSlots(settings.max_uploads_per_caller)
     app[keys.SETTINGS] = settings
+    app[keys.TENANCY] = tenancy = Tenancy.from_settings(settings)
     app[keys.NC] = nc
     app[keys.JS] = nc.jetstream()
     app[keys.TOPOLOGY] = topology
     app[keys.JOB_STORE] = JobStore(topology.jobs, topology.transcripts)
-    app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list)
+    app[keys.METRICS] = metrics = GatewayMetrics()
+    app[keys.JOB_LIST] = JobListIndex(app[keys.JS], topology.job_list, on_finished=metrics.count_usage)
     app[keys.JOB_LIST_READER] = JobListReader(nc)
     app[keys.OFFERS] = OfferReader(app[keys.JS], topology.workers, settings)
-    app[keys.METRICS] = GatewayMetrics()
-    app[keys.OPENAPI] = openapi.openapi_spec(settings)
+    app[keys.OPENAPI] = openapi.openapi_spec(keys_required=tenancy.keys_required)
 
     app.router.add_post("/jobs", submit.submit_job, expect_handler=submit.expect_upload)
     app.router.add_get("/jobs", jobs.list_jobs)

@@ -18,7 +18,7 @@ from gateway import keys
 
 def caller_of(request: web.Request) -> str:
     """`key:<first 16 hex digits of the key's SHA-256>`, or `address:<client address>`."""
-    if request.app[keys.SETTINGS].api_keys:
+    if request.app[keys.TENANCY].keys_required:
         _, _, token = request.headers.get("Authorization", "").partition(" ")
         return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()[:16]
     return f"address:{request.remote or 'unknown'}"

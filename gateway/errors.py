@@ -3,13 +3,14 @@
 GatewayError (JetscribeError)
 ├── BadRequestError        400  the request is malformed (no `audio` part, empty audio, bad field)
 ├── UnauthorizedError      401  a configured API key is missing or wrong
+├── ForbiddenError         403  the key may not do this (list another tenant's jobs without being an admin)
 ├── ResourceNotFoundError  404  no such job, transcript or route
 ├── StateConflictError     409  the job is in the wrong state for this request
 ├── PayloadTooLargeError   413  the upload exceeds `max_upload_bytes`
 ├── UnsupportedMediaError  415  the body is not multipart/form-data
 ├── UnprocessableError     422  a field has a value the service does not accept
 │   └── ModelUnavailableError   no live worker serves the model (nor is it declared), or it cannot do the language
-├── QueueFullError         429  the jobs queue is full; carries `retry_after_s`
+├── QueueFullError         429  the jobs queue, or the tenant's share of it, is full; carries `retry_after_s`
 └── UnavailableError       503  NATS cannot be reached
 """
 
@@ -42,6 +43,10 @@ class BadRequestError(GatewayError):
 
 class UnauthorizedError(GatewayError):
     status = 401
+
+
+class ForbiddenError(GatewayError):
+    status = 403
 
 
 class ResourceNotFoundError(GatewayError):

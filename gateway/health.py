@@ -17,15 +17,16 @@ from nats.errors import Error as NatsError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
-from gateway.auth import key_digests, token_is_known
 from gateway.errors import UnauthorizedError
+from gateway.joblist.counts import jobs_by_tenant
 from gateway.models import ModelReport, model_report
-from schemas import encode, names
+from schemas import JobStatus, encode, names
 from schemas.api import ErrorBody, Health, HealthSummary
 
 log = logging.getLogger(__name__)
 
 NATS_QUERY_TIMEOUT_S: Final = 3.0
+TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running")
 
 
 def may_see_detail(request: web.Request) -> bool:
@@ -34,14 +35,14 @@ def may_see_detail(request: web.Request) -> bool:
     Raises UnauthorizedError for a bearer token that is not one of the keys: a caller that tried
     to authenticate learns that its key is wrong rather than seeing less than it expected.
     """
-    api_keys = request.app[keys.SETTINGS].api_keys
-    if not api_keys:
+    tenancy = request.app[keys.TENANCY]
+    if not tenancy.keys_required:
         return True
     authorization = request.headers.get("Authorization")
     if authorization is None:
         return False
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token_is_known(token.strip(), key_digests(api_keys)):
+    if scheme.lower() != "bearer" or tenancy.caller_of(token.strip()) is None:
         raise UnauthorizedError(
             "the API key is not valid for this service: check the key, or leave `Authorization` out for the "
             "status alone"
@@ -129,12 +130,17 @@ def _not_ready(reason: str) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition; the worker, model and queue gauges are refreshed on each scrape."""
+    """Prometheus text exposition; the worker, model and queue gauges, and each tenant's jobs, are refreshed on
+    each scrape."""
     app = request.app
     if app[keys.NC].is_connected:
         try:
-            app[keys.METRICS].observe(await model_report(app))
+            report = await model_report(app)
+            per_tenant = {status: await jobs_by_tenant(app[keys.JS], status) for status in TENANT_GAUGED}
         except (NatsError, TimeoutError) as exc:
             log.warning("metrics: models and queues unavailable: %r", exc)
+        else:
+            app[keys.METRICS].observe(report)
+            app[keys.METRICS].observe_tenants(per_tenant)
     body = generate_latest(app[keys.METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

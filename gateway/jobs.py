@@ -12,9 +12,17 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError, ObjectNotFoundError
 
 from gateway import keys
-from gateway.errors import ResourceNotFoundError, StateConflictError, UnavailableError, UnprocessableError
+from gateway.auth import caller_of
+from gateway.errors import (
+    ForbiddenError,
+    ResourceNotFoundError,
+    StateConflictError,
+    UnavailableError,
+    UnprocessableError,
+)
 from gateway.joblist.cursor import decode_cursor, encode_cursor
 from gateway.publish import publish_durably
+from gateway.tenants import Caller
 from gateway.transcripts import (
     CONTENT_TYPES,
     FORMATS,
@@ -42,11 +50,21 @@ def job_id_of(request: web.Request) -> str:
     return request.match_info["job_id"]
 
 
-async def load_record(store: JobStore, job_id: str) -> JobRecord:
+async def load_record(store: JobStore, job_id: str, caller: Caller) -> JobRecord:
+    """The job's record; 404 when there is none or it belongs to a tenant `caller` does not see (the same
+    answer, so a caller cannot tell another tenant's job from one that does not exist)."""
     found = await store.get(job_id)
-    if found is None:
+    if found is None or not caller.sees(found.record.tenant):
         raise ResourceNotFoundError(f"no job with id {job_id!r} (unknown, or expired after the retention period)")
     return found.record
+
+
+def shown_to(caller: Caller, job: Job) -> Job:
+    """`job` as `caller` may see it: an admin sees another tenant's job without its webhook, whose URL may carry
+    that tenant's token."""
+    if job.webhook is not None and job.tenant != caller.tenant:
+        job.webhook = None
+    return job
 
 
 async def segments_of(store: JobStore, record: JobRecord) -> list[Segment]:
@@ -73,7 +91,8 @@ def json_response(body: msgspec.Struct, *, status: int = 200) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     """The job JSON: progress while running, segments once done."""
     store = request.app[keys.JOB_STORE]
-    return json_response(await full_job(store, await load_record(store, job_id_of(request))))
+    caller = caller_of(request)
+    return json_response(shown_to(caller, await full_job(store, await load_record(store, job_id_of(request), caller))))
 
 
 async def get_transcript(request: web.Request) -> web.Response:
@@ -85,7 +104,7 @@ async def get_transcript(request: web.Request) -> web.Response:
     layout = _cue_layout(request)
     store = request.app[keys.JOB_STORE]
     job_id = job_id_of(request)
-    record = await load_record(store, job_id)
+    record = await load_record(store, job_id, caller_of(request))
     if record.status != "done":
         detail = f": {record.error}" if record.error else f" ({record.progress}% done)" if record.progress else ""
         raise StateConflictError(
@@ -126,7 +145,8 @@ def _cue_layout(request: web.Request) -> CueLayout:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """Jobs, newest first; `?status=` filters, `?limit=` (1–500, default 50) and `?cursor=` page.
+    """The caller's jobs, newest first; `?status=` filters, `?limit=` (1–500, default 50) and `?cursor=` page.
+    An admin sees every tenant's jobs, or one tenant's with `?tenant=`.
 
     A page costs what it holds: it is read from the job-list streams (`gateway.joblist`), newest
     submission first, or newest arrival in a status with `?status=`. Paging with `next_cursor` returns
@@ -134,15 +154,31 @@ async def list_jobs(request: web.Request) -> web.Response:
     """
     status = _status(request.query.get("status") or None)
     limit = _limit(request.query.get("limit"))
+    caller = caller_of(request)
+    tenant = _listed_tenant(caller, request.query.get("tenant") or None)
     before = decode_cursor(request.query.get("cursor"), status)
     try:
-        page = await request.app[keys.JOB_LIST_READER].page(
-            tenant=names.DEFAULT_TENANT, status=status, before=before, limit=limit
-        )
+        page = await request.app[keys.JOB_LIST_READER].page(tenant=tenant, status=status, before=before, limit=limit)
     except DirectGetError as exc:
         raise UnavailableError(f"the job list cannot be read: {exc}") from exc
     next_cursor = encode_cursor(page.resume_before, status) if page.resume_before is not None else None
-    return json_response(JobList(jobs=[r.to_job() for r in page.records], next_cursor=next_cursor))
+    jobs = [shown_to(caller, r.to_job()) for r in page.records if caller.sees(r.tenant)]
+    return json_response(JobList(jobs=jobs, next_cursor=next_cursor))
+
+
+def _listed_tenant(caller: Caller, asked: str | None) -> str:
+    """Whose list to read: the caller's own tenant; an admin's `?tenant=`, or every tenant."""
+    if not caller.admin:
+        if asked is not None and asked != caller.tenant:
+            raise ForbiddenError(
+                f"only an admin key lists another tenant's jobs; this key's tenant is {caller.tenant!r}"
+            )
+        return caller.tenant
+    if asked is None:
+        return names.ALL_TENANTS
+    if not names.TENANT_RE.fullmatch(asked):
+        raise UnprocessableError(f"tenant {asked!r} is not a tenant name: 1–64 characters of A–Z, a–z, 0–9, _ and -")
+    return asked
 
 
 def _status(raw: str | None) -> JobStatus | None:
@@ -171,7 +207,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     app = request.app
     job_id = job_id_of(request)
     store = app[keys.JOB_STORE]
-    await load_record(store, job_id)
+    await load_record(store, job_id, caller_of(request))
     now = datetime.now(UTC)
     seen: list[JobStatus] = []
 

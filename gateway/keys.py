@@ -12,12 +12,14 @@ from gateway.fanout import JobEventHub
 from gateway.joblist.index import JobListIndex
 from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
+from gateway.tenants import Tenancy
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
 from jetscribe.offer import OfferReader
 from jetscribe.topology import Topology
 
 SETTINGS: Final = web.AppKey("settings", Settings)
+TENANCY: Final = web.AppKey("tenancy", Tenancy)
 NC: Final = web.AppKey("nc", Client)
 JS: Final = web.AppKey("js", JetStreamContext)
 TOPOLOGY: Final = web.AppKey("topology", Topology)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from schemas import JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from gateway.models import ModelReport
@@ -52,6 +55,16 @@ class GatewayMetrics:
             model,
             registry=r,
         )
+        self.tenant_jobs = Gauge(
+            "jetscribe_tenant_jobs", "Jobs of each tenant now queued or running", ["tenant", "status"], registry=r
+        )
+        self.tenant_audio_seconds = Counter(
+            "jetscribe_tenant_audio_seconds",
+            "Seconds of audio transcribed for each tenant: jobs done, as this gateway's job-list indexer saw them "
+            "finish (sum over gateways)",
+            ["tenant"],
+            registry=r,
+        )
         self._per_model = (
             self.model_on_offer,
             self.model_workers,
@@ -77,3 +90,16 @@ class GatewayMetrics:
             self.model_queue_pending.labels(model.name).set(model.queue.pending)
             self.model_queue_in_flight.labels(model.name).set(model.queue.in_flight)
             self.model_oldest_waiting.labels(model.name).set(model.queue.oldest_waiting_s or 0.0)
+
+    def observe_tenants(self, jobs: Mapping[JobStatus, Mapping[str, int]]) -> None:
+        """Set each tenant's job gauges from counts by status, then tenant."""
+        # A tenant whose jobs have all moved on must read 0, not keep its last count.
+        self.tenant_jobs.clear()
+        for status, counts in jobs.items():
+            for tenant, count in counts.items():
+                self.tenant_jobs.labels(tenant, status).set(count)
+
+    def count_usage(self, record: JobRecord) -> None:
+        """Add a job that has just finished to its tenant's usage."""
+        if record.status == "done" and record.duration_secs:
+            self.tenant_audio_seconds.labels(record.tenant).inc(record.duration_secs)

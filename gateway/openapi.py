@@ -12,7 +12,6 @@ from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
-from jetscribe.config import Settings
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
 from schemas.api import ErrorBody, Health, HealthSummary, JobAccepted, JobList, ModelList, StreamDone
 from schemas.export import schema_components
@@ -47,7 +46,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     reasons = {
         400: "The request is malformed",
         401: "The API key is missing or wrong",
-        404: "No such job",
+        403: "Only an admin key lists another tenant's jobs",
+        404: "No such job (or another tenant's)",
         408: "The upload sent no data for `JETSCRIBE_UPLOAD_IDLE_TIMEOUT_S`",
         409: "The job is in the wrong state for this request",
         413: "The upload exceeds the size limit",
@@ -56,7 +56,10 @@ def _errors(*codes: int) -> dict[str, Any]:
             "A field has a value the service does not accept; for a model that is not on offer (or cannot do the "
             "language), `detail.models` lists the models on offer"
         ),
-        429: "The job queue is full, or this caller has its maximum of uploads in progress; see Retry-After",
+        429: (
+            "The job queue is full, this tenant has its maximum of queued jobs, or this caller has its maximum of "
+            "uploads in progress; see Retry-After"
+        ),
         503: "NATS is unavailable",
     }
     return {str(code): _json("ErrorBody", reasons[code]) for code in codes}
@@ -166,7 +169,8 @@ def _paths() -> dict[str, Any]:
                     "Newest submission first; with `status`, the jobs now in that status, newest arrival in it first. "
                     "Pass `next_cursor` as `cursor` (with the same `status`) for the next page: paging returns each "
                     "job once while new jobs arrive. A page may hold fewer than `limit` jobs while `next_cursor` is "
-                    "not null. A page costs the same however many jobs are kept."
+                    "not null. A page costs the same however many jobs are kept. A key lists its own tenant's jobs; "
+                    "an admin key lists every tenant's, or one tenant's with `tenant`."
                 ),
                 "operationId": "listJobs",
                 "parameters": [
@@ -177,8 +181,17 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
                     },
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "schema": {"type": "string", "pattern": names.TENANT_PATTERN},
+                        "description": "admin keys: list only this tenant's jobs (other keys: only their own tenant)",
+                    },
                 ],
-                "responses": {"200": _json("JobList", "One page of jobs (without segments)"), **_errors(400, 401, 422)},
+                "responses": {
+                    "200": _json("JobList", "One page of jobs (without segments)"),
+                    **_errors(400, 401, 403, 422),
+                },
             },
         },
         "/jobs/{job_id}": {
@@ -316,7 +329,7 @@ def _version() -> str:
 VERSION: Final = _version()
 
 
-def openapi_spec(settings: Settings) -> dict[str, Any]:
+def openapi_spec(*, keys_required: bool) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
     _, components = schema_components(BODIES, REF)
     spec: dict[str, Any] = {
@@ -329,7 +342,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": components},
     }
-    if settings.api_keys:
+    if keys_required:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, item in spec["paths"].items():
             if path.startswith(("/jobs", "/models")):

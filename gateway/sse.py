@@ -22,8 +22,9 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from nats.errors import Error as NatsError
 
 from gateway import keys
+from gateway.auth import caller_of
 from gateway.fanout import HubClosing, JobItem
-from gateway.jobs import full_job, job_id_of, load_record
+from gateway.jobs import full_job, job_id_of, load_record, shown_to
 from jetscribe.errors import TranscriptMissingError
 from jetscribe.jobstore import JobStore
 from schemas import JobRecord, ProgressEvent, SegmentEvent, TerminalEvent, encode
@@ -52,7 +53,7 @@ async def stream_job(request: web.Request) -> web.StreamResponse:
     job_id = job_id_of(request)
     metrics = app[keys.METRICS]
     async with app[keys.HUB].follow(job_id) as events:
-        record = await load_record(store, job_id)
+        record = await load_record(store, job_id, caller_of(request))
         headers = {"X-Accel-Buffering": "no"}
         async with sse_response(request, ping_interval=settings.sse_heartbeat_s, headers=headers) as sse:
             metrics.sse_clients.inc()
@@ -164,7 +165,7 @@ class _JobStream:
                     job.segments = await self._store.get_transcript(ended.transcript_object)
                 except TranscriptMissingError as exc:
                     log.warning("job %s: %s", job.id, exc)
-        await self._sse.send(encode(StreamDone(job=job)).decode(), event="done")
+        await self._sse.send(encode(StreamDone(job=shown_to(caller_of(self._request), job))).decode(), event="done")
 
 
 def _client_gone(request: web.Request) -> bool:

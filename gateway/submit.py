@@ -28,7 +28,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
 
 from gateway import keys, options
-from gateway.auth import caller_scope, refusal
+from gateway.auth import caller_of, caller_scope, refusal
 from gateway.errors import (
     BadRequestError,
     PayloadTooLargeError,
@@ -39,6 +39,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.idempotency import IdempotencyKeys, fingerprint, record_key
+from gateway.joblist.counts import jobs_by_tenant
 from gateway.models import check_model
 from gateway.publish import STREAM_FULL_ERR, publish_durably
 from gateway.uploads import AudioDigest, ObjectUpload, format_bytes
@@ -217,13 +218,14 @@ async def submit_job(request: web.Request) -> web.Response:
 async def _submit(request: web.Request) -> tuple[str, str]:
     """Read, store and queue one submission; returns its job id and its fingerprint."""
     app = request.app
-    await _refuse_when_queue_full(app)
+    tenant = caller_of(request).tenant
+    await _refuse_when_queue_full(app, tenant)
     if (too_large := _declared_too_large(request)) is not None:
         raise too_large
     job_id = new_job_id()
     upload = ObjectUpload(app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=app[keys.SETTINGS].max_upload_bytes)
     submission = await _read_body(request, upload)
-    await _queue(app, job_id, submission)
+    await _queue(app, job_id, tenant, submission)
     app[keys.METRICS].jobs_submitted.inc()
     if submission.audio_url is None:
         app[keys.METRICS].upload_bytes.inc(upload.size)
@@ -445,14 +447,14 @@ def _describe(submission: Submission) -> str:
     return f"upload {submission.filename or 'without a filename'} ({submission.content_type or 'no content type'})"
 
 
-async def _queue(app: web.Application, job_id: str, submission: Submission) -> None:
-    """Create the queued job record and publish the job message on its model's subject; undo both if the queue
-    refuses it (or 422 at once when the model is not on offer)."""
+async def _queue(app: web.Application, job_id: str, tenant: str, submission: Submission) -> None:
+    """Create the queued job record of `tenant` and publish the job message on its model's subject; undo both if
+    the queue refuses it (or 422 at once when the model is not on offer)."""
     now = datetime.now(UTC)
     created = False
     try:
         model = await check_model(app, submission.model, submission.language)
-        message = _job_message(job_id, submission, model, now)
+        message = _job_message(job_id, tenant, submission, model, now)
         record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
         _check_as_a_worker_will(message)
         # Listed before its record exists, so that the job-list indexer finds it listed already.
@@ -464,7 +466,7 @@ async def _queue(app: web.Application, job_id: str, submission: Submission) -> N
         raise
 
 
-def _job_message(job_id: str, submission: Submission, model: str, now: datetime) -> JobMessage:
+def _job_message(job_id: str, tenant: str, submission: Submission, model: str, now: datetime) -> JobMessage:
     """The job message; 422 when its fields contradict each other (`JobMessage.__post_init__`'s rules)."""
     try:
         return JobMessage(
@@ -477,6 +479,7 @@ def _job_message(job_id: str, submission: Submission, model: str, now: datetime)
             webhook_url=submission.webhook_url,
             model=model,
             submitted_at=now,
+            tenant=tenant,
         )
     except ValueError as exc:
         raise UnprocessableError(f"the job cannot be queued as submitted: {exc}") from exc
@@ -494,7 +497,11 @@ def _check_as_a_worker_will(message: JobMessage) -> None:
 async def publish_job(app: web.Application, message: JobMessage) -> None:
     """Publish the job message (deduplicated by job id); a full queue becomes 429."""
     try:
-        subject = names.model_jobs_subject(message.model) if message.model else names.JOBS_SUBJECT
+        subject = (
+            names.model_jobs_subject(message.model, message.tenant)
+            if message.model
+            else names.JOBS_SUBJECT
+        )
         await publish_durably(app[keys.JS], subject, encode(message), msg_id=message.job_id)
     except APIError as exc:
         if exc.err_code == STREAM_FULL_ERR or "maximum messages" in (exc.description or ""):
@@ -510,14 +517,27 @@ def _queue_full(app: web.Application) -> QueueFullError:
     )
 
 
-async def _refuse_when_queue_full(app: web.Application) -> None:
-    """Answer 429 before the upload is read when the queue is already at its limit."""
+async def _refuse_when_queue_full(app: web.Application, tenant: str) -> None:
+    """Answer 429 before the upload is read when the queue, or `tenant`'s share of it, is already at its limit.
+
+    The tenant's count is read before the upload, so submissions racing each other may pass it by as many as
+    arrive at once; the queue's own limit is enforced by the stream itself.
+    """
+    settings = app[keys.SETTINGS]
+    tenant_limit = app[keys.TENANCY].queued_limit(tenant, settings.max_queued_jobs_per_tenant)
     try:
         info = await app[keys.JS].stream_info(names.JOBS_STREAM)
+        queued = (await jobs_by_tenant(app[keys.JS], "queued", tenant)).get(tenant, 0) if tenant_limit else 0
     except (NatsTimeoutError, TimeoutError, NoRespondersError) as exc:
         raise UnavailableError(f"NATS did not answer ({exc!r}); try again later") from exc
-    if (info.state.messages or 0) >= app[keys.SETTINGS].max_queued_jobs:
+    if (info.state.messages or 0) >= settings.max_queued_jobs:
         raise _queue_full(app)
+    if tenant_limit is not None and queued >= tenant_limit:
+        raise QueueFullError(
+            f"tenant {tenant!r} already has {queued} queued jobs, its limit of {tenant_limit}: retry in "
+            f"{RETRY_AFTER_S} s, once some have started",
+            retry_after_s=RETRY_AFTER_S,
+        )
 
 
 async def _undo(app: web.Application, job_id: str, *, record_created: bool, audio_stored: bool) -> None:

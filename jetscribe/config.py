@@ -51,7 +51,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_upload_bytes: Positive = 2 * GiB
     """Largest audio upload `POST /jobs` accepts; larger ones get 413 and nothing is kept."""
     api_keys: tuple[str, ...] = ()
-    """Bearer tokens the gateway accepts; empty means the API is open."""
+    """Bearer tokens the gateway accepts, all of the tenant `default`; with no keys here or in `tenants_file` the
+    API is open."""
+    tenants_file: Path | None = None
+    """TOML file naming each tenant with the SHA-256 digests of its API keys (README, "Tenants"); a key sees only
+    its tenant's jobs, an admin tenant's key every job."""
+    max_queued_jobs_per_tenant: Positive | None = None
+    """Queued jobs one tenant may have at once; the next submission gets 429 with Retry-After. Absent: only
+    `max_queued_jobs` applies. A tenant's `max_queued_jobs` in `tenants_file` overrides it."""
     sse_heartbeat_s: PositiveFloat = 15.0
     """Interval of the comment lines that keep idle event streams open through proxies."""
     sse_recheck_s: PositiveFloat = 5.0

@@ -5,6 +5,7 @@ from typing import Literal
 
 import msgspec
 
+from schemas.names import DEFAULT_TENANT
 from schemas.submit import Task
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -95,3 +96,5 @@ class Job(msgspec.Struct, kw_only=True):
     language_probability: float | None = None
     """Whisper's probability of the detected `language`, measured on the first 30 s of speech; null when the
     language was given, or no speech was found."""
+    tenant: str = DEFAULT_TENANT
+    """The tenant the job belongs to (`default` while API keys are off)."""

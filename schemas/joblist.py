@@ -20,7 +20,7 @@ class JobListPlace(msgspec.Struct, kw_only=True):
     """Where a job sits in the job-list streams (value of `jetscribe_job_list` under the job id)."""
 
     tenant: str
-    """The tenant token of the job's subjects."""
+    """The job's tenant: a token of its subjects."""
     submitted_seq: int
     """Sequence of the job's entry in `JETSCRIBE_JOB_LIST`."""
     status: JobStatus

@@ -9,12 +9,17 @@ import re
 from typing import Final, Literal
 
 SUBJECT_ROOT: Final = "jetscribe"
-DEFAULT_TENANT: Final = "default"
-"""The tenant of every job until jetscribe has tenants (a token of job and job-list subjects)."""
 
 # Job ids become a token of subjects and a KV key, so they keep to characters valid in both.
 JOB_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
+
+# A tenant's name becomes a token of job and job-list subjects, so it keeps to the same characters.
+TENANT_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+TENANT_RE: Final = re.compile(TENANT_PATTERN)
+DEFAULT_TENANT: Final = "default"
+"""The tenant of a job whose message names none, of every job while API keys are off, and of the keys in
+`JETSCRIBE_API_KEYS`."""
 
 # Job submission: one work-queue stream. Each model has its own subjects and its own durable consumer,
 # shared by the workers that serve it, so a worker only ever receives jobs it can run:
@@ -61,13 +66,13 @@ def model_of_token(token: str) -> str:
     return token.replace(_DOT_TOKEN, ".")
 
 
-def model_jobs_subject(model: str, tenant: str = DEFAULT_TENANT) -> str:
-    """Where a job for `model` is published: `jetscribe.jobs.<model token>.<tenant>`.
+def model_jobs_subject(model: str, tenant: str | None = None) -> str:
+    """Where a job of `tenant` (None: `DEFAULT_TENANT`) for `model` is published:
+    `jetscribe.jobs.<model token>.<tenant>`.
 
-    Every job is in tenant `default` until jetscribe has tenants; the trailing token leaves room for
-    fair scheduling between tenants inside one model's queue.
+    The trailing tenant token leaves room for fair scheduling between tenants inside one model's queue.
     """
-    return f"jetscribe.jobs.{model_token(model)}.{tenant}"
+    return f"jetscribe.jobs.{model_token(model)}.{tenant or DEFAULT_TENANT}"
 
 
 def model_jobs_filter(model: str) -> str:
@@ -138,8 +143,9 @@ def cancel_subject(job_id: str) -> str:
 # The job list (`GET /jobs`): two streams read newest first by sequence, so a page costs what the
 # page holds, not what the buckets keep. One message per submission in the submissions stream; one
 # live message per job, on its current status's subject, in the status stream. Subjects carry the
-# tenant as a token (every job is in DEFAULT_TENANT until jetscribe has tenants) and no job id, so a
-# list's filter is always one literal subject, which JetStream counts and seeks without a scan.
+# job's tenant as a token and no job id, so a tenant's list is always one literal subject, which JetStream
+# counts and seeks without a scan; an admin's list of every tenant reads the wildcard ALL_TENANTS.
+ALL_TENANTS: Final = "*"
 JOB_LIST_STREAM: Final = "JETSCRIBE_JOB_LIST"
 JOB_LIST_STREAM_SUBJECTS: Final = ("jetscribe.joblist.submitted.*",)
 JOB_STATUS_LIST_STREAM: Final = "JETSCRIBE_JOB_STATUS_LIST"

@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState
+from schemas.names import DEFAULT_TENANT
 from schemas.submit import DecodeOptions, JobMessage, Task
 
 
@@ -44,6 +45,8 @@ class JobRecord(msgspec.Struct, kw_only=True):
     timings: JobTimings | None = None
     filename: str | None = None
     """The uploaded file's name (or the last part of `audio_url`) as the gateway received it."""
+    tenant: str = DEFAULT_TENANT
+    """Whose job this is (the job message's `tenant`); records written before tenants existed are `default`'s."""
 
     @classmethod
     def queued(cls, message: JobMessage, *, created_at: datetime, filename: str | None = None) -> JobRecord:
@@ -61,6 +64,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             webhook=WebhookState(url=message.webhook_url) if message.webhook_url else None,
             created_at=created_at,
             filename=filename,
+            tenant=message.tenant or DEFAULT_TENANT,
         )
 
     @property
@@ -86,6 +90,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             timings=self.timings,
             filename=self.filename,
             language_probability=self.language_probability,
+            tenant=self.tenant,
         )
 
 

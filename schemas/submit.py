@@ -7,7 +7,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.languages import check_language
-from schemas.names import JOB_ID_PATTERN, MODEL_NAME_PATTERN, MODEL_NAME_RULE, model_token
+from schemas.names import JOB_ID_PATTERN, MODEL_NAME_PATTERN, MODEL_NAME_RULE, TENANT_PATTERN, model_token
 
 SCHEMA_VERSION: Final = 1
 
@@ -21,6 +21,14 @@ JobId = Annotated[
 ]
 ModelName = Annotated[str, msgspec.Meta(pattern=MODEL_NAME_PATTERN, description=MODEL_NAME_RULE)]
 """A Whisper model's name as workers serve it: `base`, `tiny.en`, `large-v3-turbo`, `base-q5_0`."""
+
+TenantName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=TENANT_PATTERN,
+        description="1–64 characters of A–Z, a–z, 0–9, `_` and `-` (it becomes part of NATS subjects)",
+    ),
+]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
 
 
@@ -92,7 +100,7 @@ class DecodeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A transcription job. Exactly one of `audio_object` and `audio_url` says where the audio is.
 
-    Publish it on its model's subject, `jetscribe.jobs.<model token>.default` (`schemas.names.model_jobs_subject`),
+    Publish it on its model's subject, `jetscribe.jobs.<model token>.<tenant>` (`schemas.names.model_jobs_subject`),
     or on `jetscribe.jobs.submit`, from where it is routed to `model` (or the service's default model), with
     header `Nats-Msg-Id: <job_id>` so a retried publish is not queued twice.
     """
@@ -112,6 +120,9 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     options: DecodeOptions = msgspec.field(default_factory=DecodeOptions)
     submitted_at: datetime | None = None
     """When the producer submitted the job (UTC); the worker uses its own clock when absent."""
+    tenant: TenantName | None = None
+    """Whose job this is: only that tenant's API keys (and admin keys) see it over HTTP. Null or absent means
+    the default tenant, `default`."""
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

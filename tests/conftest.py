@@ -38,6 +38,9 @@ def blockbuster() -> Iterator[BlockBuster]:
         # So does reading the web page's few files into memory while the app is built.
         for call in ("os.listdir", "os.stat", "io.BufferedReader.read"):
             detector.functions[call].can_block_in("gateway/webpage.py", {"_files"})
+        # So does reading the tenants file.
+        for call in ("io.BufferedReader.read", "os.stat"):
+            detector.functions[call].can_block_in("gateway/tenants.py", {"_read"})
         # Settings read the CPU quota from /proc and /sys once, when they are built (at start-up; in tests, anywhere).
         for call in ("io.TextIOWrapper.read", "io.BufferedReader.read", "os.stat"):
             detector.functions[call].can_block_in("jetscribe/cpus.py", {"available_cpus"})

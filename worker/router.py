@@ -91,6 +91,7 @@ class JobRouter:
             return
         await ensure_record(self._store, routed)
         msg_id = names.routed_msg_id(message.job_id, msg.metadata.sequence.stream)
-        await self._js.publish(names.model_jobs_subject(model), encode(routed), headers={names.MSG_ID_HEADER: msg_id})
+        subject = names.model_jobs_subject(model, message.tenant)
+        await self._js.publish(subject, encode(routed), headers={names.MSG_ID_HEADER: msg_id})
         await msg.ack_sync()
         log.info("job %s routed to model %s", message.job_id, model)

@@ -203,7 +203,8 @@ class JobRunner:
             # model it did not ask for.
             raise UnsupportedJobError(
                 f"the job asks for model {message.model!r} but was published on {msg.subject}, the subject of model "
-                f"{model!r}: publish it on {names.model_jobs_subject(message.model)} or on {names.JOBS_SUBJECT}"
+                f"{model!r}: publish it on {names.model_jobs_subject(message.model, message.tenant)} or on "
+                f"{names.JOBS_SUBJECT}"
             )
         now = utcnow()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from nats.js import JetStreamContext
@@ -31,17 +32,16 @@ MAX_PLACE_ATTEMPTS: Final = 10
 PUBLISH_TIMEOUT_S: Final = 5.0
 
 
-def tenant_of(record: JobRecord) -> str:
-    """The tenant token of a job's list subjects (one for every job until jetscribe has tenants)."""
-    return names.DEFAULT_TENANT
-
-
 class JobListIndex:
     """Keeps each job's entries in the job-list streams in line with its record."""
 
-    def __init__(self, js: JetStreamContext, places: KeyValue) -> None:
+    def __init__(
+        self, js: JetStreamContext, places: KeyValue, on_finished: Callable[[JobRecord], None] | None = None
+    ) -> None:
+        """`on_finished` is called once for each job this index lists in a terminal status (the metrics' usage)."""
         self._js = js
         self._places = places
+        self._on_finished = on_finished
 
     async def add_submission(self, record: JobRecord) -> None:
         """List a job being submitted (before its record exists): its submission entry and a `queued` entry.
@@ -49,7 +49,7 @@ class JobListIndex:
         Publishing the submission again (a retried request) is deduplicated by JetStream for the duplicate
         window, so the job is listed once.
         """
-        tenant = tenant_of(record)
+        tenant = record.tenant
         submitted_seq, status_seq = await asyncio.gather(
             self._publish_submission(tenant, record.id), self._publish_status(tenant, record.id, record.status)
         )
@@ -89,7 +89,7 @@ class JobListIndex:
         await self._places.purge(job_id)
 
     async def _list_unknown(self, record: JobRecord, revision: int) -> bool:
-        tenant = tenant_of(record)
+        tenant = record.tenant
         submitted_seq = await self._publish_submission(tenant, record.id)
         status_seq = await self._publish_status(tenant, record.id, record.status)
         place = JobListPlace(
@@ -118,7 +118,12 @@ class JobListIndex:
             await self._delete_status_entry(status_seq)
             return False
         await self._delete_status_entry(place.status_seq)
+        self._finished(record)
         return True
+
+    def _finished(self, record: JobRecord) -> None:
+        if record.is_terminal and self._on_finished is not None:
+            self._on_finished(record)
 
     async def _place(self, job_id: str) -> tuple[JobListPlace, int] | None:
         try:

@@ -4,7 +4,7 @@ JetStream reads a subject forward from a sequence, and counts what follows (the 
 a Direct Get batch). Reading backwards from a bound `hi` is therefore a search for the start `lo` of a
 window `[lo, hi)` that holds the wanted number of entries. The first window is sized by the density
 the previous scan of that list saw (as wide as the page when the subject is the only one in its
-stream, as a tenant's submissions are until there are tenants); a batch reads up to twice the
+stream, as the submissions of a deployment with one tenant are); a batch reads up to twice the
 entries wanted, so a window somewhat too wide still yields its newest ones; one that holds too few
 is followed by an older window sized by the density it showed; one far too wide is narrowed by the
 counts. Each round is one batch read; a page takes one or two. Rounds are bounded, and a scan cut
@@ -60,7 +60,8 @@ class Page:
 
 
 def list_subject(tenant: str, status: JobStatus | None) -> tuple[str, str]:
-    """The stream and the literal subject that hold the list of `tenant`, all jobs or those in `status`."""
+    """The stream and the subject that hold the list of `tenant`, all jobs or those in `status`: a literal subject,
+    or for `names.ALL_TENANTS` (an admin's list) the wildcard over every tenant's."""
     if status is None:
         return names.JOB_LIST_STREAM, names.submitted_subject(tenant)
     return names.JOB_STATUS_LIST_STREAM, names.status_list_subject(tenant, status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -55,6 +56,23 @@ def gateway(served: tuple[GatewayServer, aiohttp.ClientSession]) -> GatewayServe
 @pytest.fixture
 def http(served: tuple[GatewayServer, aiohttp.ClientSession]) -> aiohttp.ClientSession:
     return served[1]
+
+
+def tenants_file(directory: Path, tenants: dict[str, dict[str, Any]]) -> Path:
+    """Write a tenants file: each tenant's plain `keys` become their SHA-256 digests; other fields as given."""
+    lines: list[str] = []
+    for name, table in tenants.items():
+        lines.append(f"[tenants.{name}]")
+        digests = [hashlib.sha256(key.encode()).hexdigest() for key in table.get("keys", ())]
+        lines.append(f"key_sha256 = {json.dumps(digests)}")
+        lines.extend(f"{field} = {json.dumps(value)}" for field, value in table.items() if field != "keys")
+    path = directory / "tenants.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def audio_form(path: Path | None = AUDIO / "en1.wav", *, audio_first: bool = True, **fields: str) -> aiohttp.FormData:

@@ -1,9 +1,10 @@
-"""`Idempotency-Key` as payment APIs do it: scoped to the caller, bound to the request's fingerprint (fields and
+"""`Idempotency-Key` as payment APIs do it: scoped to the tenant, bound to the request's fingerprint (fields and
 audio), 409 while the first request is in flight, forgotten after its window."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 from nats.js import JetStreamContext
@@ -13,7 +14,7 @@ from gateway.main import GatewayServer
 from jetscribe.topology import Topology
 from schemas import names
 from schemas.codec import decode_idempotency_record
-from tests.gateway.conftest import AUDIO, StartGateway, audio_form
+from tests.gateway.conftest import AUDIO, StartGateway, audio_form, bearer, tenants_file
 
 KEY = {"Idempotency-Key": "order-2026-11-29-0001"}
 
@@ -46,16 +47,31 @@ async def test_replay_with_other_fields_is_422(http: aiohttp.ClientSession) -> N
     assert status == 422 and "different request" in body["error"]
 
 
-async def test_same_key_from_two_api_keys_makes_two_jobs(start_gateway: StartGateway, js: JetStreamContext) -> None:
-    _, http = await start_gateway(api_keys=("alpha-key-0123456789", "beta-key-0123456789"))
-    alpha = await post(http, audio_form(), {**KEY, "Authorization": "Bearer alpha-key-0123456789"})
-    beta = await post(http, audio_form(), {**KEY, "Authorization": "Bearer beta-key-0123456789"})
-    alpha_again = await post(http, audio_form(), {**KEY, "Authorization": "Bearer alpha-key-0123456789"})
+async def test_same_key_from_two_tenants_makes_two_jobs(
+    start_gateway: StartGateway, js: JetStreamContext, tmp_path: Path
+) -> None:
+    tenants = {"alpha": {"keys": ["alpha-key-0123456789"]}, "beta": {"keys": ["beta-key-0123456789"]}}
+    _, http = await start_gateway(tenants_file=tenants_file(tmp_path, tenants))
+    alpha = await post(http, audio_form(), {**KEY, **bearer("alpha-key-0123456789")})
+    beta = await post(http, audio_form(AUDIO / "en2.wav"), {**KEY, **bearer("beta-key-0123456789")})
+    alpha_again = await post(http, audio_form(), {**KEY, **bearer("alpha-key-0123456789")})
 
     assert alpha[0] == beta[0] == alpha_again[0] == 202
     assert alpha[1]["job_id"] != beta[1]["job_id"]
     assert alpha_again[1]["job_id"] == alpha[1]["job_id"]
     assert await jobs_queued(js) == 2
+    async with http.get(f"/jobs/{beta[1]['job_id']}", headers=bearer("beta-key-0123456789")) as response:
+        assert response.status == 200
+
+
+async def test_keys_of_one_tenant_share_its_idempotency_keys(start_gateway: StartGateway, js: JetStreamContext) -> None:
+    _, http = await start_gateway(api_keys=("old-key-0123456789", "new-key-0123456789"))
+    old = await post(http, audio_form(), {**KEY, **bearer("old-key-0123456789")})
+    new = await post(http, audio_form(), {**KEY, **bearer("new-key-0123456789")})
+
+    assert old[0] == new[0] == 202
+    assert new[1]["job_id"] == old[1]["job_id"]
+    assert await jobs_queued(js) == 1
 
 
 async def in_flight(topology: Topology) -> None:

@@ -7,7 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from gateway.auth import is_open, key_digests, token_is_known
+from gateway.auth import is_open
+from gateway.tenants import Tenancy
+from jetscribe.config import Settings
 from jetscribe.topology import Topology
 from tests.gateway.conftest import StartGateway, audio_form, object_names
 
@@ -86,11 +88,11 @@ def test_open_paths_are_exact_not_prefixes() -> None:
 
 
 def test_token_matching_is_exact() -> None:
-    digests = key_digests(KEYS)
-    assert token_is_known(KEYS[1], digests)
-    assert not token_is_known(KEYS[1][:-1], digests)
-    assert not token_is_known(KEYS[1] + "x", digests)
-    assert not token_is_known("", digests)
+    tenancy = Tenancy.from_settings(Settings(api_keys=KEYS))
+    assert tenancy.caller_of(KEYS[1]) is not None
+    assert tenancy.caller_of(KEYS[1][:-1]) is None
+    assert tenancy.caller_of(KEYS[1] + "x") is None
+    assert tenancy.caller_of("") is None
 
 
 async def test_unauthenticated_upload_asking_to_continue_gets_401_before_sending_its_body(
