@@ -497,11 +497,7 @@ def _check_as_a_worker_will(message: JobMessage) -> None:
 async def publish_job(app: web.Application, message: JobMessage) -> None:
     """Publish the job message (deduplicated by job id); a full queue becomes 429."""
     try:
-        subject = (
-            names.model_jobs_subject(message.model, message.tenant)
-            if message.model
-            else names.JOBS_SUBJECT
-        )
+        subject = names.model_jobs_subject(message.model, message.tenant) if message.model else names.JOBS_SUBJECT
         await publish_durably(app[keys.JS], subject, encode(message), msg_id=message.job_id)
     except APIError as exc:
         if exc.err_code == STREAM_FULL_ERR or "maximum messages" in (exc.description or ""):

@@ -46,11 +46,7 @@ async def jobs_left(js: JetStreamContext, *, within_s: float = 10.0) -> int:
 
 async def publish_job(js: JetStreamContext, message: JobMessage) -> None:
     """On its model's subject when it names one, else on the subject the router takes jobs from."""
-    subject = (
-        names.model_jobs_subject(message.model, message.tenant)
-        if message.model
-        else names.JOBS_SUBJECT
-    )
+    subject = names.model_jobs_subject(message.model, message.tenant) if message.model else names.JOBS_SUBJECT
     await js.publish(subject, encode(message), headers={names.MSG_ID_HEADER: message.job_id})
 
 
