@@ -272,9 +272,22 @@ def test_with_api_keys_the_page_asks_for_the_key_and_keeps_it_in_the_browser(bro
     assert not browser.js("return document.getElementById('key-dialog').open")
 
 
+def test_with_api_keys_and_no_key_yet_the_page_says_the_service_is_up(browser: Browser, keyed: Service) -> None:
+    browser.open(keyed.url)
+    browser.js("localStorage.clear()")
+    browser.open(keyed.url)
+    browser.wait(lambda: browser.text("#health") not in ("", "…"), what="the health pill")
+
+    status = api(keyed, "/health")[1]["status"]
+    assert browser.text("#health") == ("up" if status == "ok" else status)
+    assert not browser.find_all("[data-notice='unreachable']")
+
+
 def test_the_job_list_filters_by_status_and_pages_newest_first(browser: Browser, keyed: Service) -> None:
     made = [submit(keyed, f"n{i}.wav", key=KEY) for i in range(23)]
     assert api(keyed, f"/jobs/{made[3]}", method="DELETE", key=KEY)[0] == 204
+    browser.open(keyed.url)
+    browser.js("localStorage.setItem('jetscribe.apiKey', arguments[0])", KEY)
     browser.open(keyed.url)
 
     def listed() -> list[str]:

@@ -96,6 +96,13 @@ async function refreshHealth() {
   const pill = $("health");
   try {
     const health = await getJson("/health", { accept: [503] });
+    if (!health.workers) {
+      // Without a valid API key /health says only whether the service is up; the detail needs the key.
+      pill.textContent = health.status === "ok" ? "up" : health.status;
+      pill.className = `pill ${health.status === "ok" ? "ok" : "warn"}`;
+      clearNotice("unreachable");
+      return;
+    }
     const workers = health.workers.length;
     const queued = health.queue ? health.queue.pending : 0;
     pill.textContent = `${workers} worker${workers === 1 ? "" : "s"} · ${queued} waiting`;
