@@ -26,8 +26,9 @@ CHUNK_BYTES: Final = 1 << 20
 
 async def fetch_object(js: JetStreamContext, name: str, dest: BinaryIO, *, timeout_s: float) -> int:
     """Stream the audio object `name` into `dest`; returns its size in bytes."""
+    deadline = asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with deadline:
             return await read_object(js, names.AUDIO_BUCKET, name, dest)
     except ObjectNotFoundError as exc:
         raise AudioMissingError(f"audio object {name!r} does not exist in bucket {names.AUDIO_BUCKET}") from exc
@@ -37,7 +38,10 @@ async def fetch_object(js: JetStreamContext, name: str, dest: BinaryIO, *, timeo
         # Chunks can lag behind in a cluster that is still catching up: worth another delivery.
         raise RetryableError(f"audio object {name!r} could not be read whole: {exc}") from exc
     except TimeoutError as exc:
-        raise RetryableError(f"reading audio object {name!r} did not finish within {timeout_s:g} s") from exc
+        if deadline.expired():
+            raise RetryableError(f"reading audio object {name!r} did not finish within {timeout_s:g} s") from exc
+        # nats-py's own time-outs are TimeoutErrors too: one request went unanswered, not the whole read.
+        raise RetryableError(f"reading audio object {name!r} failed: NATS did not answer in time ({exc!r})") from exc
     except NatsError as exc:
         raise RetryableError(f"reading audio object {name!r} failed: {exc!r}") from exc
 

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-from pathlib import Path
 
 import aiohttp
 
 from gateway.limits import MAX_BODY_BYTES, MAX_FIELD_BYTES, MAX_HEADERS, MAX_LINE_BYTES
 from jetscribe.embedded import EmbeddedNats
 from tests.gateway.conftest import StartGateway, audio_form
-
-
-def process_state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-
-
-async def stopped(pid: int) -> None:
-    """Wait until the kernel reports `pid` stopped (signal delivery is asynchronous)."""
-    async with asyncio.timeout(5):
-        while True:
-            if process_state(pid) == "T":
-                return
-            await asyncio.sleep(0.01)
+from tests.paused import paused
 
 
 async def submit(http: aiohttp.ClientSession) -> str:
@@ -59,14 +44,8 @@ async def test_route_outliving_its_time_limit_is_503_with_retry_after(
     start_gateway: StartGateway, nats_server: EmbeddedNats
 ) -> None:
     _, http = await start_gateway(request_timeout_s=0.5)
-    assert nats_server.pid is not None
-    os.kill(nats_server.pid, signal.SIGSTOP)
-    try:
-        await stopped(nats_server.pid)
-        async with asyncio.timeout(5), http.get("/jobs/abc") as response:
-            body = await response.json()
-    finally:
-        os.kill(nats_server.pid, signal.SIGCONT)
+    async with paused(nats_server), asyncio.timeout(5), http.get("/jobs/abc") as response:
+        body = await response.json()
     assert response.status == 503, body
     assert response.headers["Retry-After"] == "5"
     assert "took longer than 0.5 s" in body["error"]
