@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,9 +16,22 @@ from cli import jobs, transcribe
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 
+BROKEN_PIPE_EXIT = 128 + 13
+"""What a shell reports for a command that SIGPIPE ended (`jetscribe schema | head`)."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `jetscribe` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. stdout points at /dev/null so that Python's flush at exit
+        # does not fail on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if hasattr(args, "run_client"):

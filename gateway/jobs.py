@@ -135,7 +135,8 @@ def _cue_layout(request: web.Request) -> CueLayout:
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
-            raise UnprocessableError(f"`{name}` must be a {kind.__name__} from {low:g} to {high:g} (got {raw!r})")
+            what = "a whole number" if kind is int else "a number"
+            raise UnprocessableError(f"`{name}` must be {what} from {low:g} to {high:g} (got {raw!r})")
         return value
 
     line = number("max_line_chars", int, MIN_LINE_CHARS, MAX_LINE_CHARS)

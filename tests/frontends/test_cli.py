@@ -233,3 +233,17 @@ async def test_jobs_get_shows_a_person_the_state(gateway: GatewayServer) -> None
 
     assert status == 0
     assert f"job       {job_id}" in stdout and "status    queued (0%)" in stdout and "language en" in stdout
+
+
+async def test_output_cut_short_by_a_closed_pipe_ends_quietly() -> None:
+    read, write = os.pipe()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "schema", stdout=write, stderr=asyncio.subprocess.PIPE
+    )
+    # The reader is gone before the command writes its first byte, as `| head` is after a few lines.
+    os.close(write)
+    os.close(read)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+
+    assert process.returncode == 141
+    assert stderr.decode() == ""
