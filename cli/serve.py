@@ -18,6 +18,7 @@ from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.models.store import resolve_model
+from jetscribe.nats_credentials import load_or_create
 from jetscribe.topology import ensure_topology
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,14 @@ async def serve(settings: Settings) -> None:
     for name in settings.served_models:
         path = await asyncio.to_thread(resolve_model, name, settings.model_dir, settings.whisper_model_path)
         log.info("model %s: %s", name, path)
+    credentials = None
+    if settings.nats_url is None:
+        # The embedded server listens on loopback only and requires generated credentials: its store holds every
+        # tenant's audio and transcripts, which the API keys guard on HTTP.
+        credentials = await asyncio.to_thread(load_or_create, settings.nats_credentials_file)
+        settings = msgspec.structs.replace(
+            settings, nats_user=credentials.user, nats_password=credentials.password, nats_token=None, nats_creds=None
+        )
     declared = (*settings.declared_models, *(m for m in settings.served_models if m not in settings.declared_models))
     gateway_settings = msgspec.structs.replace(settings, declared_models=declared)
     # The exit stack unwinds in reverse order of entry, which gives the shutdown order:
@@ -57,10 +66,23 @@ async def serve(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as stack:
         url = settings.nats_url
         if url is None:
-            server = EmbeddedNats(settings.nats_store_dir, host=EMBEDDED_HOST, port=embedded_port(), own_session=True)
+            server = EmbeddedNats(
+                settings.nats_store_dir,
+                host=EMBEDDED_HOST,
+                port=embedded_port(),
+                own_session=True,
+                credentials=credentials,
+            )
             await stack.enter_async_context(server)
             url = server.url
             log.info("embedded NATS at %s (pid %s, JetStream store %s)", url, server.pid, server.store_dir)
+            log.info(
+                "NATS clients need the user and password kept in %s (owner-only), e.g. the nats CLI: "
+                "set -a; . %s; set +a; nats --server %s stream ls",
+                settings.nats_credentials_file,
+                settings.nats_credentials_file,
+                url,
+            )
         else:
             log.info("using NATS at %s", url)
         nc = await connect(settings, url, name="jetscribe-serve")

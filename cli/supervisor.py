@@ -82,6 +82,14 @@ class WorkerSupervisor:
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env[env_name("nats_url")] = self._nats_url
+        # The child authenticates as serve does. Credentials go in its environment (readable only by this user,
+        # /proc/<pid>/environ), never on its command line, which `ps` shows to everyone.
+        for field in ("nats_user", "nats_password", "nats_token", "nats_creds"):
+            value = getattr(self._settings, field)
+            if value is None:
+                env.pop(env_name(field), None)
+            else:
+                env[env_name(field)] = str(value)
         return env
 
     async def _supervise(self) -> None:

@@ -206,6 +206,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def nats_store_dir(self) -> Path:
         return self.data_dir / "nats"
 
+    @property
+    def nats_credentials_file(self) -> Path:
+        """Where `jetscribe serve` keeps the credentials of its embedded nats-server (jetscribe.nats_credentials)."""
+        return self.data_dir / "nats-credentials.env"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from `environ` (default: the process environment), then `overrides`.

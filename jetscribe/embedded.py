@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Final, Self
 
 from jetscribe.errors import NatsUnavailableError
+from jetscribe.nats_credentials import OWNER_ONLY, NatsCredentials
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class EmbeddedNats:
         server_name: str = "jetscribe",
         extra_config: str = "",
         own_session: bool = False,
+        credentials: NatsCredentials | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -113,6 +115,8 @@ class EmbeddedNats:
         self.extra_config = extra_config
         self.own_session = own_session
         """Run the server in its own session, so a terminal's Ctrl-C reaches only its owner, which stops it last."""
+        self.credentials = credentials
+        """The user and password every client must present; None leaves the server open (tests, benchmarks)."""
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
 
@@ -147,10 +151,11 @@ class EmbeddedNats:
         if self._process is not None:
             raise NatsUnavailableError("the embedded nats-server is already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.store_dir, 0o700)  # the JetStream store holds every job's audio and transcript
         self._take_ownership()
         try:
             self._stop_leftover()
-            self.config_path.write_text(self._config_text())
+            self._write_config()
             with self.log_path.open("wb") as out:
                 # The death signal follows the thread that starts the server: start it from a thread that
                 # lives as long as its owner (the main thread, or a pool thread, which lives until shutdown).
@@ -239,14 +244,27 @@ class EmbeddedNats:
     ) -> None:
         await asyncio.to_thread(self.stop)
 
+    def _write_config(self) -> None:
+        """Write the config owner-only (0600): it may hold the credentials."""
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY)
+        with os.fdopen(fd, "w") as out:
+            os.fchmod(out.fileno(), OWNER_ONLY)  # an older config may be wider; the umask only narrows
+            out.write(self._config_text())
+
     def _config_text(self) -> str:
         store = str(self.store_dir.resolve()).replace("\\", "/")
+        authorization = (
+            f'authorization {{\n  user: "{self.credentials.user}"\n  password: "{self.credentials.password}"\n}}\n'
+            if self.credentials
+            else ""
+        )
         return (
             f'server_name: "{self.server_name}"\n'
             f"listen: {self.host}:{self.port or -1}\n"
             f"max_payload: {MAX_PAYLOAD_BYTES}\n"
             f'pid_file: "{store}/nats-server.pid"\n'
             f'jetstream {{\n  store_dir: "{store}"\n}}\n'
+            f"{authorization}"
             f"{self.extra_config}"
         )
 
