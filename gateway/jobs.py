@@ -168,8 +168,13 @@ def _limit(raw: str | None) -> int:
 
 async def cancel_job(request: web.Request) -> web.Response:
     """Cancel a queued job at once (compare-and-set) or ask the worker running it to abort: 204; finished: 409."""
-    app = request.app
-    job_id = job_id_of(request)
+    await cancel(request.app, job_id_of(request))
+    return web.Response(status=204)
+
+
+async def cancel(app: web.Application, job_id: str) -> JobStatus:
+    """Cancel a queued job at once or ask the worker running it to abort; returns the status it was cancelled in.
+    404 for an unknown job, 409 for one that has finished."""
     store = app[keys.JOB_STORE]
     await load_record(store, job_id)
     now = datetime.now(UTC)
@@ -198,7 +203,7 @@ async def cancel_job(request: web.Request) -> web.Response:
             f"job {job_id} has already finished ({after.status}); only queued or running jobs cancel"
         )
     log.info("job %s: cancelled while %s", job_id, was)
-    return web.Response(status=204)
+    return was
 
 
 async def _list_cancelled(app: web.Application, changed: Versioned) -> None:
