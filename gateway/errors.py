@@ -99,7 +99,7 @@ class OpenAIError(JetscribeError):
         self.status = status
         self.param = param
         self.code = code
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
 
     @property
     def message(self) -> str:

@@ -95,18 +95,16 @@ class VerboseTranscription(msgspec.Struct, kw_only=True, omit_defaults=True):
     usage: DurationUsage | msgspec.UnsetType = msgspec.UNSET
 
 
-class TextDeltaEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """`stream=true`: one per segment, as the worker finishes it."""
+class TextDeltaEvent(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.delta"):
+    """`stream=true`: one per segment, as the worker finishes it (`type`: `transcript.text.delta`)."""
 
-    type: Literal["transcript.text.delta"] = "transcript.text.delta"
     delta: str
     logprobs: list[Logprob] | msgspec.UnsetType = msgspec.UNSET
 
 
-class TextDoneEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """`stream=true`: the last event, with the whole text (the deltas joined)."""
+class TextDoneEvent(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.done"):
+    """`stream=true`: the last event, with the whole text, the deltas joined (`type`: `transcript.text.done`)."""
 
-    type: Literal["transcript.text.done"] = "transcript.text.done"
     text: str
     logprobs: list[Logprob] | msgspec.UnsetType = msgspec.UNSET
 

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 CLIENT_CHECK_S: Final = 0.5
 """How soon a request whose client went away notices it."""
+JOB_ID_HEADER: Final = "X-Job-Id"
+"""Every answer about a job names it, for `GET /jobs/{id}`."""
 NO_RETRY: Final = {"x-should-retry": "false"}
 """OpenAI's SDKs retry a 5xx unless told not to; a retry would upload the audio again and make a second job."""
 
@@ -75,7 +77,12 @@ async def _serve(request: web.Request, task: Task) -> web.StreamResponse:
     try:
         if asked.stream:
             return await _stream(request, job_id, asked)
-        return answers.answer(_outcome(await follow(request, job_id)), asked)
+        response = answers.answer(_outcome(await follow(request, job_id)), asked)
+        response.headers[JOB_ID_HEADER] = job_id
+        return response
+    except OpenAIError as exc:
+        exc.headers.setdefault(JOB_ID_HEADER, job_id)
+        raise
     except ConnectionResetError:
         if request.app[keys.SETTINGS].openai_cancel_on_disconnect:
             await _abandon(request.app, job_id)
@@ -197,7 +204,10 @@ async def _stream(request: web.Request, job_id: str, asked: OpenAIRequest) -> we
         await sse.send(encode(event).decode())
 
     async with sse_response(
-        request, ping_interval=settings.sse_heartbeat_s, headers={"X-Accel-Buffering": "no"}
+        request,
+        allow_all_methods=True,  # OpenAI streams the answer to a POST
+        ping_interval=settings.sse_heartbeat_s,
+        headers={"X-Accel-Buffering": "no", JOB_ID_HEADER: job_id},
     ) as sse:
         try:
             job = _outcome(await follow(request, job_id, send_segment))
