@@ -24,7 +24,8 @@ from schemas.openai_api import OpenAIErrorBody, OpenAIErrorDetail
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PREFIX: Final = "/v1/"
-_OPTION: Final = re.compile(r"^option `(\w+)`")
+_FIELD: Final = re.compile(r"`([\w\[\]]+)`")
+"""The first field a refusal names (`option `temperature`: …`, `the form has no `file` part`)."""
 _gateway_error: Final = msgspec.json.Decoder(ErrorBody)
 DROPPED_HEADERS: Final = frozenset({"content-type", "content-length"})
 
@@ -68,12 +69,12 @@ def _reshaped(response: web.Response) -> web.Response:
         native = _gateway_error.decode(response.body)
     except msgspec.DecodeError:
         return response  # already OpenAI's shape, or not an error body of the gateway
-    option = _OPTION.match(native.error)
+    named = _FIELD.search(native.error) if response.status in (400, 422) else None
     headers = {k: v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
     error = OpenAIError(
         400 if response.status == 422 else response.status,
         native.error,
-        param=option[1] if option else None,
+        param=named[1] if named else None,
         code="invalid_value" if response.status == 422 else None,
         headers=headers,
     )
