@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
+from gateway.openai_api import spec as openai_spec
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
 from jetscribe.config import Settings
@@ -297,7 +298,7 @@ VERSION: Final = _version()
 
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
-    _, components = schema_components(BODIES, REF)
+    _, components = schema_components((*BODIES, *openai_spec.BODIES), REF)
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -305,13 +306,13 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
             "version": VERSION,
             "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **openai_spec.paths()},
         "components": {"schemas": components},
     }
     if settings.api_keys:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, item in spec["paths"].items():
-            if path.startswith("/jobs"):
+            if path.startswith(("/jobs", "/v1/")):
                 for operation in item.values():
                     if isinstance(operation, dict) and "responses" in operation:
                         operation["security"] = [{"bearer": []}]
