@@ -7,11 +7,14 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import msgspec
 import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.openai_api.conftest import AUDIO, Service
+from gateway.main import GatewayServer
+from jetscribe.topology import ensure_topology
+from tests.openai_api.conftest import API_KEY, AUDIO, Service
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -130,3 +133,26 @@ async def status_after_running(http: aiohttp.ClientSession, job_id: str) -> str:
             if status != "running":
                 return status
             await asyncio.sleep(0.2)
+
+
+async def test_a_request_that_waits_too_long_gets_504_naming_its_job_which_goes_on(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    impatient = msgspec.structs.replace(service.settings, openai_wait_s=0.5)
+    topology = await ensure_topology(service.nc.jetstream(), impatient)
+    async with (
+        GatewayServer(impatient, service.nc, topology) as gateway,
+        AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=2) as client,
+    ):
+        with pytest.raises(openai.APIStatusError) as raised:
+            await client.audio.transcriptions.create(file=AUDIO / "long60.ogg", model="whisper-1")
+    assert raised.value.status_code == 504
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    job_id = raised.value.response.headers["x-job-id"]
+    error = error_of(raised.value)
+    assert error["code"] == "timeout" and f"GET /jobs/{job_id}" in error["message"]
+    async with http.get("/jobs") as response:
+        jobs = [job for job in (await response.json())["jobs"] if job["filename"] == "long60.ogg"]
+    assert [job["id"] for job in jobs if job["status"] in ("queued", "running")] == [job_id]
+    async with http.delete(f"/jobs/{job_id}") as response:
+        assert response.status == 204
