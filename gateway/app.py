@@ -14,12 +14,15 @@ from nats.errors import Error as NatsError
 
 from gateway import health, jobs, keys, limits, models, openapi, sse, submit, webpage
 from gateway.auth import auth_middleware
-from gateway.errors import GatewayError, QueueFullError, UnauthorizedError, error_response
+from gateway.errors import GatewayError, OpenAIError, QueueFullError, UnauthorizedError, error_response
 from gateway.fanout import JobEventHub
 from gateway.joblist.index import JobListIndex
 from gateway.joblist.indexer import indexer_ctx
 from gateway.joblist.pages import JobListReader
 from gateway.metrics import GatewayMetrics
+from gateway.openai_api import models as openai_models
+from gateway.openai_api import routes as openai_routes
+from gateway.openai_api.errors import openai_error_response, openai_errors_middleware
 from gateway.tenants import Tenancy
 from gateway.webhooks import webhook_ctx
 from jetscribe.config import Settings
@@ -66,6 +69,8 @@ def _error_answer(request: web.Request, exc: Exception, request_id: str) -> web.
         return error_response(status, message, headers, request_id=request_id, detail=detail)
 
     match exc:
+        case OpenAIError():
+            return openai_error_response(exc, request_id=request_id)
         case QueueFullError():
             return answer(exc.status, exc.message, {"Retry-After": str(exc.retry_after_s)})
         case UnauthorizedError():
@@ -130,7 +135,13 @@ async def end_event_streams(app: web.Application) -> None:
 def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Application:
     """The gateway application on an open NATS connection whose topology is in place."""
     app = web.Application(
-        middlewares=[metrics_middleware, errors_middleware, auth_middleware, limits.limits_middleware],
+        middlewares=[
+            metrics_middleware,
+            openai_errors_middleware,
+            errors_middleware,
+            auth_middleware,
+            limits.limits_middleware,
+        ],
         client_max_size=limits.MAX_BODY_BYTES,
     )
     app[limits.STREAM_SLOTS] = limits.StreamSlots(settings.max_sse_clients)
@@ -154,6 +165,9 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     app.router.add_get(f"/jobs/{JOB_ID}/transcript", jobs.get_transcript)
     app.router.add_get(f"/jobs/{JOB_ID}/stream", sse.stream_job)
     app.router.add_get("/models", models.list_models)
+    app.router.add_post("/v1/audio/transcriptions", openai_routes.transcriptions)
+    app.router.add_post("/v1/audio/translations", openai_routes.translations)
+    app.router.add_get("/v1/models", openai_models.list_models)
     app.router.add_get("/health", health.health)
     app.router.add_get("/livez", health.livez)
     app.router.add_get("/readyz", health.readyz)

@@ -12,6 +12,8 @@ GatewayError (JetscribeError)
 │   └── ModelUnavailableError   no live worker serves the model (nor is it declared), or it cannot do the language
 ├── QueueFullError         429  the jobs queue, or the tenant's share of it, is full; carries `retry_after_s`
 └── UnavailableError       503  NATS cannot be reached
+OpenAIError (JetscribeError)  any  a refusal of the OpenAI-compatible routes, answered in OpenAI's error shape
+                                    with the request field at fault (`gateway.openai_api.errors`)
 """
 
 from __future__ import annotations
@@ -100,3 +102,26 @@ def error_response(
     """The JSON answer `{"error": message}` every error of the API gets."""
     body = ErrorBody(error=message, detail=detail, request_id=request_id)
     return web.Response(status=status, body=encode(body), content_type="application/json", headers=headers)
+
+
+class OpenAIError(JetscribeError):
+    """A refusal of the OpenAI-compatible routes: `{"error": {"message", "type", "param", "code"}}` with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    @property
+    def message(self) -> str:
+        return str(self)

@@ -205,10 +205,15 @@ def _limit(raw: str | None) -> int:
 
 async def cancel_job(request: web.Request) -> web.Response:
     """Cancel a queued job at once (compare-and-set) or ask the worker running it to abort: 204; finished: 409."""
-    app = request.app
-    job_id = job_id_of(request)
+    await cancel(request.app, job_id_of(request), caller_of(request))
+    return web.Response(status=204)
+
+
+async def cancel(app: web.Application, job_id: str, caller: Caller) -> JobStatus:
+    """Cancel a queued job at once or ask the worker running it to abort; returns the status it was cancelled in.
+    404 for an unknown job or another tenant's, 409 for one that has finished."""
     store = app[keys.JOB_STORE]
-    await load_record(store, job_id, caller_of(request))
+    await load_record(store, job_id, caller)
     now = datetime.now(UTC)
     seen: list[JobStatus] = []
 
@@ -235,7 +240,7 @@ async def cancel_job(request: web.Request) -> web.Response:
             f"job {job_id} has already finished ({after.status}); only queued or running jobs cancel"
         )
     log.info("job %s: cancelled while %s", job_id, was)
-    return web.Response(status=204)
+    return was
 
 
 async def _list_cancelled(app: web.Application, changed: Versioned) -> None:

@@ -1,8 +1,8 @@
 """Bounds on what one request may take from the gateway: body size, header size, time, event streams.
 
-- Bodies: only `POST /jobs` carries a large body (streamed, limited by `max_upload_bytes`); any
-  other route refuses a declared body over `MAX_BODY_BYTES` with 413, and `client_max_size` bounds
-  what a handler could ever read into memory.
+- Bodies: only `POST /jobs` and the OpenAI-compatible `POST /v1/audio/...` carry a large body (streamed, limited
+  by `max_upload_bytes`); any other route refuses a declared body over `MAX_BODY_BYTES` with 413, and
+  `client_max_size` bounds what a handler could ever read into memory.
 - Headers: the request line and each header are capped by aiohttp's parser (`MAX_LINE_BYTES`,
   `MAX_FIELD_BYTES`, `MAX_HEADERS`); a request over them is answered 400 by the parser itself,
   before the application sees it, so that answer is plain text.
@@ -108,8 +108,13 @@ def runner_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+UPLOAD_PATHS: Final = frozenset({"/jobs", "/v1/audio/transcriptions", "/v1/audio/translations"})
+"""Routes whose body is audio: `POST /jobs` and the OpenAI-compatible ones (which then wait for their job, bounded
+by `openai_wait_s`, holding the caller's upload slot until they answer)."""
+
+
 def _is_upload(request: web.Request) -> bool:
-    return request.method == "POST" and request.path == "/jobs"
+    return request.method == "POST" and request.path in UPLOAD_PATHS
 
 
 def _is_stream(request: web.Request) -> bool:

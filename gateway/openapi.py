@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway import keys, options
 from gateway.jobs import DEFAULT_PAGE, MAX_PAGE, STATUSES
+from gateway.openai_api import spec as openai_spec
 from gateway.submit import TASKS
 from gateway.transcripts import FORMATS, MAX_CUE_S, MAX_LINE_CHARS, MIN_CUE_S, MIN_LINE_CHARS
 from schemas import Job, ProgressEvent, Segment, SegmentEvent, names
@@ -331,7 +332,7 @@ VERSION: Final = _version()
 
 def openapi_spec(*, keys_required: bool) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this gateway (bearer auth on /jobs when API keys are configured)."""
-    _, components = schema_components(BODIES, REF)
+    _, components = schema_components((*BODIES, *openai_spec.BODIES), REF)
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -339,13 +340,13 @@ def openapi_spec(*, keys_required: bool) -> dict[str, Any]:
             "version": VERSION,
             "description": "Asynchronous speech transcription: upload audio, follow the job, fetch the transcript.",
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **openai_spec.paths()},
         "components": {"schemas": components},
     }
     if keys_required:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, item in spec["paths"].items():
-            if path.startswith(("/jobs", "/models")):
+            if path.startswith(("/jobs", "/models", "/v1/")):
                 for operation in item.values():
                     if isinstance(operation, dict) and "responses" in operation:
                         operation["security"] = [{"bearer": []}]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -67,6 +68,8 @@ MAX_DISPLAY_NAME_CHARS: Final = 255
 RETRY_AFTER_S: Final = 5
 # Multipart framing and the small text fields travel in the same body as the audio.
 MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
+MAX_EXTRA_VALUES: Final = 16
+"""How many times one of a form shape's extra fields may repeat (`timestamp_granularities[]` and the like)."""
 
 
 @dataclass
@@ -84,6 +87,8 @@ class Submission:
     option_values: dict[str, str] = field(default_factory=dict)
     """The decoding options' form fields as sent (text), read into `options` once the form is complete."""
     options: DecodeOptions = field(default_factory=DecodeOptions)
+    extra_values: dict[str, list[str]] = field(default_factory=dict)
+    """A form shape's extra fields as sent (text, in order; a field may repeat), for its `finish`."""
     seen: set[str] = field(default_factory=set)
     upload: ObjectUpload | AudioDigest | None = None
     filename: str | None = None
@@ -114,6 +119,36 @@ class Submission:
                 "options": msgspec.to_builtins(self.options),
             }
         )
+
+
+@dataclass(frozen=True)
+class FormShape:
+    """How a route's multipart form names things: `POST /jobs`'s own (`JOBS_FORM`), or another API's
+    (`gateway.openai_api`) read through the same upload path, limits, job record and idempotency.
+
+    The decoding options of `gateway.options` are read by their own names in every shape.
+    """
+
+    audio_field: str
+    """The file part holding the audio."""
+    fields: frozenset[str]
+    """Fields of `POST /jobs` (`FIELDS`) this shape reads with their meaning there."""
+    extra_fields: frozenset[str] = frozenset()
+    """Fields of other names kept, as text, in `Submission.extra_values` for `finish`."""
+    extra_prefixes: tuple[str, ...] = ()
+    """Fields whose names begin so are kept too (a form's spelling of an object: `chunking_strategy[type]`)."""
+
+    def keeps(self, name: str) -> bool:
+        return name in self.extra_fields or name.startswith(self.extra_prefixes)
+
+    finish: Callable[[Submission], Awaitable[None]] | None = None
+    """Turns the extra fields into the submission's language, task and options once the form is read (before the
+    audio is committed); its errors refuse the submission like any other."""
+    task: Task | None = None
+    """The task of every job of this shape; None: the form's `task` field."""
+
+
+JOBS_FORM: Final = FormShape(audio_field="audio", fields=FIELDS)
 
 
 def new_job_id() -> str:
@@ -193,30 +228,45 @@ async def read_field(part: BodyPartReader, submission: Submission) -> str:
 async def submit_job(request: web.Request) -> web.Response:
     """Accept an upload and queue it as a job: `202 {"job_id"}` with `Location: /jobs/{id}`."""
     _require_multipart(request)
+    accepted = await accept(request, JOBS_FORM)
+    return _accepted(accepted.job_id, replayed=accepted.replayed)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A submission that is a queued job: new, or the job of an earlier request with the same Idempotency-Key."""
+
+    job_id: str
+    submission: Submission
+    replayed: bool
+
+
+async def accept(request: web.Request, shape: FormShape) -> Accepted:
+    """Read, store and queue the request's submission in `shape` (honouring `Idempotency-Key`)."""
     idempotency_key = _idempotency_key(request)
     if idempotency_key is None:
-        job_id, _ = await _submit(request)
-        return _accepted(job_id, replayed=False)
+        job_id, submission = await _submit(request, shape)
+        return Accepted(job_id, submission, replayed=False)
     idempotency = IdempotencyKeys(request.app[keys.TOPOLOGY].idempotency)
     begun = await idempotency.begin(record_key(caller_scope(request), idempotency_key))
     if isinstance(begun, IdempotencyRecord):
-        return await _replay(request, begun)
+        return await _replay(request, begun, shape)
     try:
         async with begun.renewing():
-            job_id, request_fingerprint = await _submit(request)
+            job_id, submission = await _submit(request, shape)
     except BaseException:
         await asyncio.shield(begun.release())
         raise
     try:
-        await begun.complete(request_fingerprint=request_fingerprint, job_id=job_id)
+        await begun.complete(request_fingerprint=submission.fingerprint(), job_id=job_id)
     except Exception:
         # The job exists: answer it. The key's lease runs out, and a retry after that makes a second job.
         log.exception("job %s: its Idempotency-Key could not be recorded", job_id)
-    return _accepted(job_id, replayed=False)
+    return Accepted(job_id, submission, replayed=False)
 
 
-async def _submit(request: web.Request) -> tuple[str, str]:
-    """Read, store and queue one submission; returns its job id and its fingerprint."""
+async def _submit(request: web.Request, shape: FormShape) -> tuple[str, Submission]:
+    """Read, store and queue one submission; returns its job id and the submission."""
     app = request.app
     tenant = caller_of(request).tenant
     await _refuse_when_queue_full(app, tenant)
@@ -224,7 +274,7 @@ async def _submit(request: web.Request) -> tuple[str, str]:
         raise too_large
     job_id = new_job_id()
     upload = ObjectUpload(app[keys.JS], names.AUDIO_BUCKET, job_id, max_bytes=app[keys.SETTINGS].max_upload_bytes)
-    submission = await _read_body(request, upload)
+    submission = await _read_body(request, upload, shape)
     await _queue(app, job_id, tenant, submission)
     app[keys.METRICS].jobs_submitted.inc()
     if submission.audio_url is None:
@@ -232,20 +282,21 @@ async def _submit(request: web.Request) -> tuple[str, str]:
         log.info("job %s: received %s of audio", job_id, format_bytes(upload.size))
     else:
         log.info("job %s: audio to be fetched from its audio_url", job_id)
-    return job_id, submission.fingerprint()
+    return job_id, submission
 
 
-async def _replay(request: web.Request, first: IdempotencyRecord) -> web.Response:
+async def _replay(request: web.Request, first: IdempotencyRecord, shape: FormShape) -> Accepted:
     """A request with the key of a finished one: the same job if it asks the same, else 422."""
     if (too_large := _declared_too_large(request)) is not None:
         raise too_large
-    submission = await _read_body(request, AudioDigest(max_bytes=request.app[keys.SETTINGS].max_upload_bytes))
+    digest = AudioDigest(max_bytes=request.app[keys.SETTINGS].max_upload_bytes)
+    submission = await _read_body(request, digest, shape)
     if submission.fingerprint() != first.fingerprint or first.job_id is None:
         raise UnprocessableError(
             "this Idempotency-Key was used for a different request (other fields or other audio): "
             "send the same request again to get its job, or use a new key for a new job"
         )
-    return _accepted(first.job_id, replayed=True)
+    return Accepted(first.job_id, submission, replayed=True)
 
 
 def _declared_too_large(request: web.Request) -> PayloadTooLargeError | None:
@@ -292,10 +343,10 @@ def _require_multipart(request: web.Request) -> None:
         )
 
 
-async def _read_body(request: web.Request, sink: ObjectUpload | AudioDigest) -> Submission:
-    if request.content_type == "application/json":
+async def _read_body(request: web.Request, sink: ObjectUpload | AudioDigest, shape: FormShape) -> Submission:
+    if request.content_type == "application/json" and shape is JOBS_FORM:
         return await _read_json(request)
-    return await _read_form(request, sink)
+    return await _read_form(request, sink, shape)
 
 
 async def _read_json(request: web.Request) -> Submission:
@@ -341,7 +392,7 @@ async def _read_json(request: web.Request) -> Submission:
     return submission
 
 
-async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest) -> Submission:
+async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest, shape: FormShape) -> Submission:
     """Read every part; the audio goes to `sink` (the object store, or a digest), fields are checked as they
     arrive. On any error the sink's partial audio is discarded."""
     settings = request.app[keys.SETTINGS]
@@ -350,17 +401,22 @@ async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest) -> 
         try:
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
-                await _read_part(request, sink, part, submission)
+                await _read_part(request, sink, part, submission, shape)
         except (ValueError, BadHttpMessage) as exc:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
         submission.options = options.parse_form(submission.option_values)
+        if shape.task is not None:
+            submission.task = shape.task
+        if shape.finish is not None:
+            await shape.finish(submission)
         upload = submission.upload
         if upload is None:
             if submission.audio_url is not None:
                 return submission
+            url_hint = " (or its http(s) address as the field `audio_url`)" if "audio_url" in shape.fields else ""
             raise BadRequestError(
-                "the form has no `audio` part: send the audio file as the form field `audio` "
-                "(or its http(s) address as the field `audio_url`)"
+                f"the form has no `{shape.audio_field}` part: send the audio file as the form field "
+                f"`{shape.audio_field}`{url_hint}"
             )
         if submission.audio_url is not None:
             raise BadRequestError("the form has both an `audio` file and an `audio_url`: send one of them")
@@ -378,6 +434,7 @@ async def _read_part(
     sink: ObjectUpload | AudioDigest,
     part: BodyPartReader | MultipartReader,
     submission: Submission,
+    shape: FormShape,
 ) -> None:
     settings = request.app[keys.SETTINGS]
     submission.parts += 1
@@ -389,9 +446,9 @@ async def _read_part(
     if isinstance(part, MultipartReader):
         raise BadRequestError("nested multipart parts are not supported: send `audio` as a plain file part")
     name = part.name
-    if name == "audio":
+    if name == shape.audio_field:
         if submission.upload is not None:
-            raise BadRequestError("the form has more than one `audio` part: send exactly one audio file per job")
+            raise BadRequestError(f"the form has more than one `{name}` part: send exactly one audio file per job")
         submission.upload = sink
         submission.filename = part.filename
         submission.content_type = part.headers.get("Content-Type")
@@ -403,7 +460,13 @@ async def _read_part(
 
         await sink.write_from(counted)
         return
-    if name not in FIELDS and name not in options.NAMES:
+    if name is not None and name not in shape.fields and name not in options.NAMES and shape.keeps(name):
+        values = submission.extra_values.setdefault(name, [])
+        if len(values) >= MAX_EXTRA_VALUES:
+            raise BadRequestError(f"the form has more than {MAX_EXTRA_VALUES} `{name}` fields")
+        values.append(await read_field(part, submission))
+        return
+    if name not in shape.fields and name not in options.NAMES:
         # Ignored (forward compatible), but read through the same limit as everything else.
         while chunk := await part.read_chunk(READ_BYTES):
             submission.count(len(chunk))

@@ -75,6 +75,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_uploads_per_caller: Positive = 64
     """Uploads one caller (API key, or client address when keys are off) may have in progress at once on one
     gateway; the next gets 429 with Retry-After."""
+    openai_wait_s: PositiveFloat = 600.0
+    """How long a request to the OpenAI-compatible routes (`/v1/audio/...`) waits for its job after the upload; past
+    it the answer is an error naming the job, whose result `GET /jobs/{id}` gives later (600 s: the OpenAI SDK's
+    own default timeout)."""
+    openai_cancel_on_disconnect: bool = True
+    """Cancel the job of an OpenAI-compatible request whose client disconnects before the answer; off keeps such
+    jobs running (their result stays at `GET /jobs/{id}`)."""
 
     # Storage and models
     data_dir: Path = Path("data")

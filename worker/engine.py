@@ -41,6 +41,7 @@ from pywhispercpp.model import Model
 from jetscribe.errors import ModelError
 from jetscribe.models.vad import vad_model
 from schemas import DecodeOptions, Segment, Task, Word
+from schemas.languages import UNSPACED_LANGUAGES
 from worker import whisperlib
 from worker.abort import AbortSignal
 from worker.decode import SAMPLE_RATE, Samples
@@ -48,7 +49,7 @@ from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError, 
 from worker.language import identify_language
 from worker.quality import compression_ratio, loop_cut, mean
 from worker.timeline import SpeechMap
-from worker.words import CENTISECONDS, UNSPACED_LANGUAGES, TokenPiece, merge_words
+from worker.words import CENTISECONDS, TokenPiece, merge_words
 
 log = logging.getLogger(__name__)
 

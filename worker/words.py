@@ -9,13 +9,10 @@ split would make a whole phrase one "word".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from schemas import Word
 
 CENTISECONDS: float = 100.0
-UNSPACED_LANGUAGES: Final = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
-"""Whisper's list (tokenizer.py, `split_to_word_tokens`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,8 +126,8 @@ async def test_a_job_records_its_tenant_and_the_message_names_it(
     job_id = await submit(http, GLOBEX)
 
     found = await job_store.get(job_id)
-    assert found is not None and found.record.tenant == "globex"
-    message = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+    assert found is not None and found.record.tenant == "globex" and found.record.model is not None
+    message = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject(found.record.model, "globex"))
     assert b'"tenant":"globex"' in (message.data or b"")
     async with http.get(f"/jobs/{job_id}", headers=bearer(GLOBEX)) as response:
         assert (await response.json())["tenant"] == "globex"
