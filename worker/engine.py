@@ -119,6 +119,10 @@ class WhisperEngine:
         self._expected_end: float | None = None
         self._finished = asyncio.Event()
         try:
+            whisperlib.route_logs()
+        except WhisperLibError as exc:
+            raise ModelError(f"cannot reach libwhisper beside pywhispercpp: {exc}") from exc
+        try:
             self._model = Model(
                 str(model_path),
                 redirect_whispercpp_logs_to=None,
