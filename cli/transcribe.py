@@ -25,9 +25,9 @@ from rich.text import Text
 from cli.inputs import InputError, Target, plan
 from cli.remote import add_connection_options, client_for, explain, server_of
 from client import ApiError, ClientError, JetscribeClient
+from gateway.transcripts import FORMATS
 from schemas import DecodeOptions
 
-FORMATS: Final = ("txt", "srt", "vtt", "json")
 RETRYABLE_STATUSES: Final = frozenset({429, 503})
 SUBMIT_ATTEMPTS: Final = 30
 DEFAULT_RETRY_S: Final = 5.0

@@ -120,6 +120,10 @@ class WhisperEngine:
         self._expected_end: float | None = None
         self._finished = asyncio.Event()
         try:
+            whisperlib.route_logs()
+        except WhisperLibError as exc:
+            raise ModelError(f"cannot reach libwhisper beside pywhispercpp: {exc}") from exc
+        try:
             self._model = Model(
                 str(model_path),
                 redirect_whispercpp_logs_to=None,
@@ -323,9 +327,8 @@ class WhisperEngine:
         if self._ctx is None:
             raise ModelError(f"the engine for model {self.name!r} is closed")
         self.check(request)
-        total_s = samples.size / SAMPLE_RATE
-        duration = round(total_s, 3)
-        speech = self._speech(samples, request.options) if request.vad else SpeechMap.whole(total_s)
+        duration = round(samples.size / SAMPLE_RATE, 3)
+        speech = self._speech_map(samples, request)
         if not speech.regions:
             return Transcription(segments=[], language=request.language, duration_secs=duration, speech_secs=0.0)
         joined = speech.join(samples)
@@ -362,6 +365,24 @@ class WhisperEngine:
             language_probability=probability,
             speech_secs=round(speech.speech_s, 3),
         )
+
+    def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
+        """The `language` and `language_probability` a transcription of `samples` would report, without
+        transcribing: the speech is found and the language identified on it exactly as `transcribe` does.
+        Blocking (VAD plus one encoder pass)."""
+        if self._ctx is None:
+            raise ModelError(f"the engine for model {self.name!r} is closed")
+        self.check(request)
+        speech = self._speech_map(samples, request)
+        if not speech.regions:
+            return request.language, None
+        return self._language(speech.join(samples), request)
+
+    def _speech_map(self, samples: Samples, request: DecodeRequest) -> SpeechMap:
+        """The speech Whisper hears: what VAD finds, or the whole audio when the request has VAD off."""
+        if not request.vad:
+            return SpeechMap.whole(samples.size / SAMPLE_RATE)
+        return self._speech(samples, request.options)
 
     def _speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
         """Where `samples` hold speech, by Silero VAD (whisper.cpp's), padded and merged."""

@@ -99,12 +99,22 @@ class SpeechMap:
 
     def _word(self, word: Word) -> Word:
         """`word` on the original timeline. A word that would straddle a seam (token times are coarse, and the
-        silence between the stretches is gone) belongs to the stretch it ends in: speech does not cross a pause."""
+        silence between the stretches is gone) belongs to the stretch that holds most of it: speech does not cross
+        a pause, and a sentence's last word often runs on past its stretch as its next one's first word starts
+        early."""
         start, end = self.original(word.start), self.original(word.end, end=True)
-        region = self._region_of(end)
-        if self._region_of(start) < region:
-            start = self.regions[region][0]
+        first, last = self._region_of(start), self._region_of(end)
+        if first < last:
+            region = max(range(first, last + 1), key=lambda k: (self._joined_overlap(k, word.start, word.end), k))
+            start = max(start, self.regions[region][0])
+            end = min(end, self.regions[region][1])
         return Word(start=round(start, 3), end=round(max(start, end), 3), word=word.word, probability=word.probability)
+
+    def _joined_overlap(self, region: int, joined_start: float, joined_end: float) -> float:
+        """Seconds of [joined_start, joined_end] (joined timeline) that fall in stretch `region`."""
+        begin = self._joined_starts[region]
+        stop = begin + self.regions[region][1] - self.regions[region][0]
+        return max(0.0, min(stop, joined_end) - max(begin, joined_start))
 
     def _region_of(self, original_s: float) -> int:
         """Index of the last stretch starting at or before `original_s` (0 before the first)."""

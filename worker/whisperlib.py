@@ -4,6 +4,9 @@
   segment came from (whisper.h; not in the binding).
 - Silero VAD (`whisper_vad_*`): the binding's own VAD functions are broken in 1.5.1 (`whisper_vad_init_from_file_
   with_params` raises "Unregistered type: whisper_vad_context_wrapper"), the C functions work.
+- `whisper_log_set`: whisper.cpp and ggml write every log line to stderr by default (about 30 lines per VAD pass,
+  more for each model load); `route_logs` sends them to Python logging instead, warnings and errors as such and
+  the rest at DEBUG.
 
 The library is the one `_pywhispercpp` is linked against (found in this process's memory map), so the context
 pointer the binding holds is valid here. That pointer is read from the binding's wrapper object (a pybind11
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import logging
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.errors import WhisperLibError
+
+log = logging.getLogger(__name__)
 
 _MAPS: Final = Path("/proc/self/maps")
 _CENTISECONDS: Final = 100.0
@@ -71,6 +77,44 @@ def _library_path() -> str:
     return found[0]
 
 
+_LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+"""`ggml_log_callback`: (level, text, user data)."""
+_LEVELS: Final = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+"""`enum ggml_log_level` (ggml.h) → Python's: DEBUG 1, INFO 2, WARN 3, ERROR 4 (NONE 0 and CONT 5 handled apart).
+whisper.cpp's INFO lines are progress chatter (model layout, VAD timings), hence DEBUG here."""
+_CONTINUED: Final = 5
+"""GGML_LOG_LEVEL_CONT: more text of the previous line, at its level."""
+
+
+class _LogRouter:
+    """The callback handed to whisper.cpp: one log record per line, at the level whisper.cpp gave it.
+
+    whisper.cpp calls it from whichever thread logs (the whisper thread, or the event loop's when a model loads);
+    ctypes takes the GIL for it."""
+
+    def __init__(self) -> None:
+        self._level = logging.DEBUG
+        self.callback = _LogCallback(self._log)
+
+    def _log(self, level: int, text: bytes | None, _user_data: object) -> None:
+        if level != _CONTINUED:
+            self._level = _LEVELS.get(level, logging.DEBUG)
+        if text and log.isEnabledFor(self._level):
+            line = text.decode("utf-8", "replace").rstrip()
+            if line:
+                log.log(self._level, "whisper.cpp: %s", line)
+
+
+_ROUTER: Final = _LogRouter()
+
+
+@cache
+def route_logs() -> None:
+    """Send whisper.cpp's and ggml's log lines to Python logging (`worker.whisperlib`), not stderr; once per
+    process (the callback is global in libwhisper and lives as long as the process)."""
+    library().whisper_log_set(_ROUTER.callback, None)
+
+
 @cache
 def library() -> ctypes.CDLL:
     """libwhisper with the signatures used here declared (loaded once per process)."""
@@ -89,6 +133,7 @@ def library() -> ctypes.CDLL:
         "whisper_vad_segments_get_segment_t0": ([void_p, c_int], c_float),
         "whisper_vad_segments_get_segment_t1": ([void_p, c_int], c_float),
         "whisper_vad_free_segments": ([void_p], None),
+        "whisper_log_set": ([_LogCallback, void_p], None),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)

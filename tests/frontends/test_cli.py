@@ -15,6 +15,7 @@ import pytest
 
 from client import JetscribeClient
 from gateway.main import GatewayServer
+from gateway.transcripts import FORMATS
 from tests.frontends.conftest import AUDIO, TEXTS, StartGateway
 from tests.ports import free_port
 
@@ -149,6 +150,31 @@ async def test_results_of_files_and_urls_go_under_out_keeping_the_folder_layout(
     assert files(out) == ["en2.vtt", "memo.vtt", "talk.vtt"]
     assert (out / "en2.vtt").read_text().startswith("WEBVTT")
     assert recall(TEXTS["en2"], (out / "en2.vtt").read_text()) >= 0.7
+
+
+async def test_every_transcript_format_of_the_api_is_offered() -> None:
+    status, stdout, _ = await jetscribe("transcribe", "--help")
+
+    assert status == 0
+    offered = re.search(r"--format \{([a-z,]+)\}", stdout)
+    assert offered is not None, stdout
+    assert set(offered.group(1).split(",")) == set(FORMATS) >= {"txt", "srt", "vtt", "tsv", "json"}
+
+
+@pytest.mark.usefixtures("worker")
+@pytest.mark.timeout(300)
+async def test_a_tsv_transcript_has_a_header_and_millisecond_times(gateway: GatewayServer, tmp_path: Path) -> None:
+    shutil.copy(AUDIO / "en1.wav", tmp_path / "talk.wav")
+    status, stdout, stderr = await jetscribe(
+        "transcribe", str(tmp_path / "talk.wav"), "--format", "tsv", "--server", gateway.url
+    )
+
+    assert status == 0, stdout + stderr
+    header, *rows = (tmp_path / "talk.tsv").read_text().splitlines()
+    assert header == "start\tend\ttext"
+    start, end, _ = rows[0].split("\t")
+    assert 0 <= int(start) < int(end) <= 4000
+    assert recall(TEXTS["en1"], " ".join(row.split("\t")[2] for row in rows)) >= 0.7
 
 
 async def test_an_input_that_does_not_exist_is_a_usage_error(gateway: GatewayServer, tmp_path: Path) -> None:

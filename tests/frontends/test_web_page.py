@@ -170,6 +170,45 @@ def test_the_form_offers_the_options_the_api_describes_and_sends_them(browser: B
     assert (job["language"], job["task"]) == ("en", "translate")
 
 
+def test_the_new_decoding_options_are_in_the_form_and_sent_with_the_upload(browser: Browser, service: Service) -> None:
+    browser.open(service.url)
+    browser.wait(lambda: browser.find_all("#option-vad option"), what="the options")
+    # Every multipart body the page posts, as the name/value pairs it holds (files by their name).
+    browser.js(
+        """
+        window.sent = [];
+        const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+          if (body instanceof FormData) {
+            window.sent.push([...body.entries()].map(([k, v]) => [k, typeof v === "string" ? v : v.name]));
+          }
+          return send.call(this, body);
+        };
+        """
+    )
+    browser.js("document.querySelector('#options details.more').open = true")
+    chosen = {"beam_size": "2", "vad_speech_pad_ms": "150", "vad_min_silence_ms": "700", "languages": "en,de"}
+    for name, value in chosen.items():
+        field = browser.find(f"#option-{name}")
+        field.clear()
+        field.send_keys(value)
+    Select(browser.find("#option-vad")).select_by_value("true")
+    if browser.find("#option-word_timestamps").is_selected():
+        browser.find("#option-word_timestamps").click()
+    browser.upload(AUDIO / "en4.wav")
+    card = card_of(browser, "en4.wav")
+    browser.wait(lambda: stage(browser, card) in ("done", "failed"), what="the job to end")
+
+    (fields,) = browser.js("return window.sent")
+    sent = dict(fields)
+    assert {name: sent.get(name) for name in chosen} == chosen
+    assert (sent["vad"], sent["word_timestamps"], sent["audio"]) == ("true", "false", "en4.wav")
+    job = api(service, f"/jobs/{browser.js('return document.querySelector(arguments[0]).dataset.job', card)}")[1]
+    assert job["status"] == "done", job["error"]
+    assert job["segments"] and all(segment["words"] == [] for segment in job["segments"])
+    assert recall(TEXTS["en4"], " ".join(segment["text"] for segment in job["segments"])) >= 0.7
+
+
 def test_the_srt_download_is_a_subtitle_file(browser: Browser, service: Service) -> None:
     browser.open(service.url)
     browser.upload(AUDIO / "en3.wav")

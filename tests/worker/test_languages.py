@@ -73,6 +73,17 @@ def test_the_language_is_identified_on_speech_after_long_silence(german_after_si
     assert german_after_silence.segments[0].start > 34.0
 
 
+def test_the_language_found_without_transcribing_is_the_one_a_transcription_reports(
+    engine: WhisperEngine, made: dict[str, Path], german_after_silence: Transcription
+) -> None:
+    samples = asyncio.run(decode_file(made["german_after_silence"], max_audio_s=600))
+    request = DecodeRequest(language=None, task="transcribe", options=DecodeOptions(beam_size=1))
+
+    found = engine.language_of(samples, request)
+
+    assert found == (german_after_silence.language, german_after_silence.language_probability) == ("de", found[1])
+
+
 def test_detection_chooses_only_among_the_allowed_languages(engine: WhisperEngine, made: dict[str, Path]) -> None:
     found = _transcribe(engine, made["german"], None, languages=("en", "es"))
 

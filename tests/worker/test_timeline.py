@@ -65,7 +65,7 @@ def test_a_segment_starting_just_before_a_seam_begins_where_its_words_do() -> No
     assert (moved.start, moved.end) == (42.0, 44.4)
 
 
-def test_a_word_straddling_a_seam_belongs_to_the_stretch_it_ends_in() -> None:
+def test_a_word_straddling_a_seam_mostly_after_it_belongs_to_the_next_stretch() -> None:
     speech = SpeechMap.of([(0.0, 2.1), (42.0, 45.0)], total_s=45.0)
     segment = Segment(
         index=1, start=2.0, end=4.5, text="b c", words=[Word(2.0, 2.4, "b", 0.9), Word(2.4, 4.4, "c", 0.9)]
@@ -75,3 +75,17 @@ def test_a_word_straddling_a_seam_belongs_to_the_stretch_it_ends_in() -> None:
 
     assert [(w.start, w.end) for w in moved.words] == [(42.0, 42.3), (42.3, 44.3)]
     assert moved.start == 42.0
+
+
+def test_a_last_word_running_on_past_a_seam_stays_with_its_sentence() -> None:
+    # The first sentence's last word ends 0.1 s past the seam on the joined audio (coarse token times); the next
+    # sentence is 40 s later in the recording.
+    speech = SpeechMap.of([(0.0, 2.1), (42.0, 45.0)], total_s=45.0)
+    segment = Segment(
+        index=0, start=0.0, end=2.2, text="a b", words=[Word(0.2, 1.8, "a", 0.9), Word(1.8, 2.2, "b", 0.9)]
+    )
+
+    moved = speech.segment(segment)
+
+    assert [(w.start, w.end) for w in moved.words] == [(0.2, 1.8), (1.8, 2.1)]
+    assert (moved.start, moved.end) == (0.0, 2.1)
