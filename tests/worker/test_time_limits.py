@@ -61,7 +61,9 @@ async def trickling_server() -> AsyncIterator[str]:
 async def test_job_past_its_time_limit_is_stopped_and_failed_and_the_slot_takes_the_next(
     start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore, ten_minutes: Path
 ) -> None:
-    async with start_worker(job_timeout_s=10.0, job_timeout_per_audio_s=0.001) as only:
+    # 20 s + 1 ms per audio second: far less than ten minutes of audio take, and room for the next job's 3 s clip
+    # even on busy cores.
+    async with start_worker(job_timeout_s=20.0, job_timeout_per_audio_s=0.001) as only:
         job_id = await submit(js, topology, ten_minutes)
         failed = await terminal_event(js, job_id, within_s=120)
         next_job = await submit(js, topology, AUDIO / "en1.wav")
@@ -70,8 +72,8 @@ async def test_job_past_its_time_limit_is_stopped_and_failed_and_the_slot_takes_
 
     assert failed.type == "failed"
     error = failed.job.error or ""
-    assert error.startswith("the job ran out of time while transcribing: its limit is 0:00:11")
-    assert "JETSCRIBE_JOB_TIMEOUT_S=10 + JETSCRIBE_JOB_TIMEOUT_PER_AUDIO_S=0.001" in error
+    assert error.startswith("the job ran out of time while transcribing: its limit is 0:00:21")
+    assert "JETSCRIBE_JOB_TIMEOUT_S=20 + JETSCRIBE_JOB_TIMEOUT_PER_AUDIO_S=0.001" in error
     record = (await job_store.require(job_id)).record
     assert record.status == "failed" and record.attempts == 1 and record.transcript_object is None
     assert completed.type == "completed" and jobs_done == 1
