@@ -11,6 +11,7 @@ model whose workers are gone).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -22,7 +23,7 @@ from nats.js.errors import NotFoundError
 from gateway import keys
 from gateway.errors import ModelUnavailableError
 from jetscribe.offer import ModelOffer, english_only_by_name
-from schemas import WorkerHeartbeat, encode, names
+from schemas import Task, WorkerHeartbeat, encode, names
 from schemas.api import ModelList, ModelStatus, QueueDepth
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,14 @@ class ModelReport:
     default_model: str
 
 
-async def check_model(app: web.Application, model: str | None, language: str | None) -> str:
+async def check_model(
+    app: web.Application, model: str | None, language: str | None, task: Task, languages: Sequence[str]
+) -> str:
     """The model a submission runs with (`model`, else the default); 422 listing the models on offer when no live
-    worker serves it and it is not declared, or when it is English-only and `language` is another language."""
+    worker serves it and it is not declared, or when it is English-only and the job needs another language (its
+    `language`, its allowed `languages`, or `task` translate)."""
     chosen = model or app[keys.SETTINGS].job_default_model
-    reason, offer = await app[keys.OFFERS].refusal(chosen, language)
+    reason, offer = await app[keys.OFFERS].refusal(chosen, language, task, languages)
     if reason is not None:
         raise ModelUnavailableError(reason, on_offer=list(offer.models))
     return chosen

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,7 +22,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from jetscribe.config import Settings
-from schemas import SchemaError, WorkerHeartbeat, names
+from schemas import SchemaError, Task, WorkerHeartbeat, names
 from schemas.codec import decode_heartbeat
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,11 @@ class ModelOffer:
     workers: list[WorkerHeartbeat]
     default_model: str
 
-    def refusal(self, model: str, language: str | None) -> str | None:
-        """Why a job for `model` in `language` (None: detected) cannot be queued, or None when it can."""
+    def refusal(
+        self, model: str, language: str | None, task: Task = "transcribe", languages: Sequence[str] = ()
+    ) -> str | None:
+        """Why a job for `model` in `language` (None: detected, among `languages` when given) doing `task`
+        cannot be queued, or None when it can."""
         offered = self.models.get(model)
         if offered is None:
             on_offer = ", ".join(self.models) or "none (no worker is running and no model is declared)"
@@ -68,17 +72,31 @@ class ModelOffer:
                 f"model {model!r} is not on offer: no live worker serves it and it is not declared "
                 f"(JETSCRIBE_DECLARED_MODELS); models on offer: {on_offer}"
             )
-        if not offered.multilingual and language not in (None, "en"):
-            multilingual = [m.name for m in self.models.values() if m.multilingual]
-            choose = (
-                f": choose a multilingual model ({', '.join(multilingual)}), or"
-                if multilingual
-                else ", and no multilingual model is on offer:"
-            )
+        if offered.multilingual:
+            return None
+        multilingual = [m.name for m in self.models.values() if m.multilingual]
+
+        def instead(alternative: str | None = None) -> str:
+            if multilingual:
+                choose = f"choose a multilingual model ({', '.join(multilingual)})"
+                return f"{choose}, or {alternative}" if alternative else choose
             return (
-                f"model {model!r} is English-only: it cannot transcribe language {language!r}{choose} leave "
-                "`language` out to transcribe English"
+                f"no multilingual model is on offer: {alternative}"
+                if alternative
+                else "no multilingual model is on offer"
             )
+
+        if language not in (None, "en"):
+            return f"model {model!r} is English-only: it cannot transcribe language {language!r}: " + instead(
+                "leave `language` out to transcribe English"
+            )
+        if other := [code for code in languages if code != "en"]:
+            return (
+                f"model {model!r} is English-only: it cannot detect or transcribe {', '.join(other)} (`languages`): "
+                + instead("leave `languages` out to transcribe English")
+            )
+        if task == "translate":
+            return f"model {model!r} is English-only: it cannot translate (it transcribes English alone): {instead()}"
         return None
 
 
@@ -158,16 +176,19 @@ class OfferReader:
                 self._read_at = read_at
             return self._last
 
-    async def refusal(self, model: str, language: str | None) -> tuple[str | None, ModelOffer]:
-        """Why a job for `model` in `language` cannot be queued now (None when it can), and the offer that says so.
+    async def refusal(
+        self, model: str, language: str | None, task: Task = "transcribe", languages: Sequence[str] = ()
+    ) -> tuple[str | None, ModelOffer]:
+        """Why a job for `model` cannot be queued now (None when it can; see `ModelOffer.refusal`), and the offer
+        that says so.
 
         A refusal is confirmed on a read begun after the question was asked, so a worker that started a
         moment ago is never missed.
         """
         asked_at = time.monotonic()
         offer = await self.current()
-        reason = offer.refusal(model, language)
+        reason = offer.refusal(model, language, task, languages)
         if reason is not None:
             offer = await self.current(read_since=asked_at)
-            reason = offer.refusal(model, language)
+            reason = offer.refusal(model, language, task, languages)
         return reason, offer

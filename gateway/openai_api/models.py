@@ -48,7 +48,10 @@ def served_model(requested: str, offer: ModelOffer) -> str | None:
     name = requested.strip()
     if not name:
         raise OpenAIError(
-            400, "the request has no `model`: give `whisper-1` or one of " + ", ".join(offered(offer)), param="model"
+            400,
+            "the request has no `model`: give `whisper-1` or one of " + ", ".join(offer.models),
+            param="model",
+            code="missing_required_parameter",
         )
     if name in OPENAI_DEFAULT_MODELS:
         return None

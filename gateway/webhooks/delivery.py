@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from nats.aio.msg import Msg
@@ -45,6 +46,18 @@ BROKER_PAUSE_S: Final = 1.0
 ERROR_RETRY_S: Final = 5.0
 """Back-off after an unexpected error, times the number of deliveries so far, up to `MAX_ERROR_RETRY_S`."""
 MAX_ERROR_RETRY_S: Final = 300.0
+
+
+def for_logs(url: str) -> str:
+    """`url` without its query, fragment and user info (`https://host/hook?…`): receivers put tokens there
+    (docs/webhooks.md suggests it for unsigned webhooks), and logs are read by more people than the job's tenant."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return f"{shown}?…" if parts.query else shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +245,7 @@ class WebhookDelivery:
         except TranscriptMissingError as exc:
             reason = f"not sent: {exc}"
             await self._store.transition(record.id, lambda current: given_up(current, reason))
-            log.error("webhook for job %s to %s %s", record.id, record.webhook_url, reason)
+            log.error("webhook for job %s to %s %s", record.id, for_logs(record.webhook_url), reason)
             return ACK
         headers = webhook_headers(self._key, webhook_id(msg, event), int(time.time()), body)
         outcome = await post_webhook(self._http_session, record.webhook_url, body, headers)
@@ -260,7 +273,7 @@ class WebhookDelivery:
             log.error(
                 "webhook for job %s to %s given up after %d attempts: %s",
                 job_id,
-                state.url,
+                for_logs(state.url),
                 state.attempts,
                 state.last_error,
             )

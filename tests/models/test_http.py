@@ -96,10 +96,29 @@ async def test_an_english_only_model_refuses_another_language_at_submit(
 
     assert status == 422
     assert body["error"] == (
-        "model 'tiny.en' is English-only: it cannot transcribe language 'de', and no multilingual model is on "
-        "offer: leave `language` out to transcribe English"
+        "model 'tiny.en' is English-only: it cannot transcribe language 'de': no multilingual model is on offer: "
+        "leave `language` out to transcribe English"
     )
     assert await object_names(topology) == []
+
+
+async def test_an_english_only_model_refuses_translation_at_submit(start_gateway: StartGateway) -> None:
+    _, http = await start_gateway(declared_models=("base.en", "small"))
+    status, body = await post_job(http, model="base.en", task="translate")
+
+    assert status == 422
+    assert body["error"] == (
+        "model 'base.en' is English-only: it cannot translate (it transcribes English alone): "
+        "choose a multilingual model (small)"
+    )
+
+
+async def test_an_english_only_model_refuses_other_allowed_languages_at_submit(start_gateway: StartGateway) -> None:
+    _, http = await start_gateway(declared_models=("base.en", "small"))
+    status, body = await post_job(http, model="base.en", languages="en,de")
+
+    assert status == 422
+    assert body["error"].startswith("model 'base.en' is English-only: it cannot detect or transcribe de (`languages`)")
 
 
 async def test_an_english_only_declared_model_is_known_by_its_name(start_gateway: StartGateway) -> None:

@@ -144,8 +144,8 @@ async def test_a_job_in_a_language_an_english_only_model_cannot_do_fails_when_ro
 
     assert event.type == "failed"
     assert event.job.error == (
-        "model 'tiny.en' is English-only: it cannot transcribe language 'de', and no multilingual model is on "
-        "offer: leave `language` out to transcribe English"
+        "model 'tiny.en' is English-only: it cannot transcribe language 'de': no multilingual model is on offer: "
+        "leave `language` out to transcribe English"
     )
 
 

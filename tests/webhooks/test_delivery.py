@@ -99,6 +99,22 @@ async def test_exhausted_retries_are_recorded(
     assert state.last_error == "receiver answered HTTP 500"
 
 
+async def test_a_given_up_webhook_is_logged_without_the_token_in_its_url(
+    delivery: WebhookDelivery,
+    receiver_factory: ReceiverFactory,
+    job_store: JobStore,
+    js: JetStreamContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = await receiver_factory(*[500] * 10)
+    record = await finished_job(job_store, js, f"{receiver.url}?token=s3cr3t")
+
+    await webhook_state(job_store, record.id, finished)
+
+    given_up = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
+    assert given_up and "s3cr3t" not in given_up[0] and f"{receiver.url}?…" in given_up[0]
+
+
 async def test_a_receiver_that_does_not_answer_in_time_is_retried(
     settings: Settings, receiver_factory: ReceiverFactory, job_store: JobStore, js: JetStreamContext
 ) -> None:
