@@ -17,8 +17,12 @@ from tests.gateway.conftest import StartGateway, audio_form
 URL = "http://127.0.0.1:9/talk.mp3"
 
 
-async def _published_options(js: JetStreamContext) -> DecodeOptions:
-    msg = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+MULTILINGUAL = "base"
+"""A declared multilingual model (tests/conftest.py): the default, tiny.en, refuses jobs in other languages."""
+
+
+async def _published_options(js: JetStreamContext, model: str = "tiny.en") -> DecodeOptions:
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject(model))
     return decode_job_message(msg.data).options
 
 
@@ -39,10 +43,10 @@ async def test_every_option_of_the_job_message_is_a_form_field(
     }  # fmt: skip
     assert set(fields) == NAMES, "a new option needs a line here"
 
-    status, body = await _post(http, data=audio_form(**fields))
+    status, body = await _post(http, data=audio_form(model=MULTILINGUAL, **fields))
 
     assert status == 202, body
-    assert await _published_options(js) == DecodeOptions(
+    assert await _published_options(js, MULTILINGUAL) == DecodeOptions(
         beam_size=3, temperature=0.2, initial_prompt="Anna, Bob", word_timestamps=False, vad=False,
         vad_threshold=0.4, vad_min_speech_ms=100, vad_min_silence_ms=800, vad_speech_pad_ms=300,
         temperature_increment=0.1, entropy_threshold=2.8, logprob_threshold=-2.0, no_speech_threshold=0.5,
@@ -79,7 +83,7 @@ async def test_an_option_out_of_range_is_a_422_naming_it(
 
 
 async def test_a_language_outside_the_allowed_languages_is_a_422(http: aiohttp.ClientSession) -> None:
-    status, body = await _post(http, data=audio_form(language="fr", languages="en,de"))
+    status, body = await _post(http, data=audio_form(language="fr", languages="en,de", model=MULTILINGUAL))
 
     assert status == 422
     assert "'fr'" in body["error"] and "languages" in body["error"], body["error"]
@@ -90,12 +94,12 @@ async def test_a_json_body_with_audio_url_and_typed_options_is_queued(
 ) -> None:
     _, http = await start_gateway(allow_private_targets=True)
     payload = {"audio_url": URL, "language": "de", "task": "translate", "beam_size": 2, "vad": True,
-               "languages": ["de"], "vad_speech_pad_ms": 150}  # fmt: skip
+               "languages": ["de"], "vad_speech_pad_ms": 150, "model": MULTILINGUAL}  # fmt: skip
 
     status, body = await _post(http, json=payload)
 
     assert status == 202, body
-    msg = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject(MULTILINGUAL))
     message = decode_job_message(msg.data)
     assert (message.audio_url, message.language, message.task) == (URL, "de", "translate")
     assert message.options == DecodeOptions(beam_size=2, vad=True, languages=("de",), vad_speech_pad_ms=150)
