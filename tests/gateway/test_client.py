@@ -26,9 +26,9 @@ async def test_a_submitted_job_can_be_read_back_and_cancelled(gateway: GatewaySe
 async def test_decoding_options_reach_the_job_message(gateway: GatewayServer, js: JetStreamContext) -> None:
     options = DecodeOptions(beam_size=2, vad=False, languages=("en", "de"), vad_threshold=0.3, initial_prompt="Anna")
     async with JetscribeClient(gateway.url) as client:
-        await client.submit(AUDIO / "en1.wav", options=options)
+        await client.submit(AUDIO / "en1.wav", options=options, model="base")
 
-    msg = await js.get_last_msg(names.JOBS_STREAM, names.JOBS_SUBJECT)
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject("base"))
     assert decode_job_message(msg.data).options == options
 
 
