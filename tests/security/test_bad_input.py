@@ -56,7 +56,7 @@ async def test_body_without_its_closing_boundary_is_refused_and_keeps_nothing(
 
 
 async def test_unknown_form_fields_are_ignored(http: aiohttp.ClientSession) -> None:
-    async with http.post("/jobs", data=audio_form(model="large-v3", priority="high")) as response:
+    async with http.post("/jobs", data=audio_form(speaker_labels="true", priority="high")) as response:
         assert response.status == 202
         job_id = (await response.json())["job_id"]
     async with http.get(f"/jobs/{job_id}") as response:
