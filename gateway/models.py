@@ -23,7 +23,7 @@ from nats.js.errors import NotFoundError
 from gateway import keys
 from gateway.errors import ModelUnavailableError
 from jetscribe.offer import ModelOffer, english_only_by_name
-from schemas import Task, WorkerHeartbeat, encode, names
+from schemas import WorkerHeartbeat, encode, names
 from schemas.api import ModelList, ModelStatus, QueueDepth
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,12 @@ class ModelReport:
     default_model: str
 
 
-async def check_model(
-    app: web.Application, model: str | None, language: str | None, task: Task, languages: Sequence[str]
-) -> str:
+async def check_model(app: web.Application, model: str | None, language: str | None, languages: Sequence[str]) -> str:
     """The model a submission runs with (`model`, else the default); 422 listing the models on offer when no live
     worker serves it and it is not declared, or when it is English-only and the job needs another language (its
-    `language`, its allowed `languages`, or `task` translate)."""
+    `language` or its allowed `languages`)."""
     chosen = model or app[keys.SETTINGS].job_default_model
-    reason, offer = await app[keys.OFFERS].refusal(chosen, language, task, languages)
+    reason, offer = await app[keys.OFFERS].refusal(chosen, language, languages)
     if reason is not None:
         raise ModelUnavailableError(reason, on_offer=list(offer.models))
     return chosen

@@ -516,9 +516,7 @@ async def _queue(app: web.Application, job_id: str, tenant: str, submission: Sub
     now = datetime.now(UTC)
     created = False
     try:
-        model = await check_model(
-            app, submission.model, submission.language, submission.task, submission.options.languages or ()
-        )
+        model = await check_model(app, submission.model, submission.language, submission.options.languages or ())
         message = _job_message(job_id, tenant, submission, model, now)
         record = JobRecord.queued(message, created_at=now, filename=_display_name(submission))
         _check_as_a_worker_will(message)

@@ -22,7 +22,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from jetscribe.config import Settings
-from schemas import SchemaError, Task, WorkerHeartbeat, names
+from schemas import SchemaError, WorkerHeartbeat, names
 from schemas.codec import decode_heartbeat
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,9 @@ class ModelOffer:
     workers: list[WorkerHeartbeat]
     default_model: str
 
-    def refusal(
-        self, model: str, language: str | None, task: Task = "transcribe", languages: Sequence[str] = ()
-    ) -> str | None:
-        """Why a job for `model` in `language` (None: detected, among `languages` when given) doing `task`
-        cannot be queued, or None when it can."""
+    def refusal(self, model: str, language: str | None, languages: Sequence[str] = ()) -> str | None:
+        """Why a job for `model` in `language` (None: detected, among `languages` when given) cannot be queued, or
+        None when it can."""
         offered = self.models.get(model)
         if offered is None:
             on_offer = ", ".join(self.models) or "none (no worker is running and no model is declared)"
@@ -95,8 +93,6 @@ class ModelOffer:
                 f"model {model!r} is English-only: it cannot detect or transcribe {', '.join(other)} (`languages`): "
                 + instead("leave `languages` out to transcribe English")
             )
-        if task == "translate":
-            return f"model {model!r} is English-only: it cannot translate (it transcribes English alone): {instead()}"
         return None
 
 
@@ -177,7 +173,7 @@ class OfferReader:
             return self._last
 
     async def refusal(
-        self, model: str, language: str | None, task: Task = "transcribe", languages: Sequence[str] = ()
+        self, model: str, language: str | None, languages: Sequence[str] = ()
     ) -> tuple[str | None, ModelOffer]:
         """Why a job for `model` cannot be queued now (None when it can; see `ModelOffer.refusal`), and the offer
         that says so.
@@ -187,8 +183,8 @@ class OfferReader:
         """
         asked_at = time.monotonic()
         offer = await self.current()
-        reason = offer.refusal(model, language, task, languages)
+        reason = offer.refusal(model, language, languages)
         if reason is not None:
             offer = await self.current(read_since=asked_at)
-            reason = offer.refusal(model, language, task, languages)
+            reason = offer.refusal(model, language, languages)
         return reason, offer

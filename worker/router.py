@@ -83,7 +83,7 @@ class JobRouter:
             return
         model = message.model or self._settings.job_default_model
         routed = msgspec.structs.replace(message, model=model)
-        reason, _ = await self._offers.refusal(model, message.language, message.task, message.options.languages or ())
+        reason, _ = await self._offers.refusal(model, message.language, message.options.languages or ())
         if reason is not None:
             if await fail_job(self._store, self._js, message.job_id, reason, message=routed) is not None:
                 log.info("job %s failed: %s", message.job_id, reason)

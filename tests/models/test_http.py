@@ -102,17 +102,6 @@ async def test_an_english_only_model_refuses_another_language_at_submit(
     assert await object_names(topology) == []
 
 
-async def test_an_english_only_model_refuses_translation_at_submit(start_gateway: StartGateway) -> None:
-    _, http = await start_gateway(declared_models=("base.en", "small"))
-    status, body = await post_job(http, model="base.en", task="translate")
-
-    assert status == 422
-    assert body["error"] == (
-        "model 'base.en' is English-only: it cannot translate (it transcribes English alone): "
-        "choose a multilingual model (small)"
-    )
-
-
 async def test_an_english_only_model_refuses_other_allowed_languages_at_submit(start_gateway: StartGateway) -> None:
     _, http = await start_gateway(declared_models=("base.en", "small"))
     status, body = await post_job(http, model="base.en", languages="en,de")
