@@ -9,6 +9,8 @@ from typing import Final, Self
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import ClusterInfo
 
 from jetscribe.embedded import EmbeddedNats
 from tests.ports import free_port
@@ -69,18 +71,26 @@ class NatsCluster:
                     await asyncio.sleep(0.25)
 
 
-async def wait_until_replicated(nc: Client, stream: str, consumer: str | None = None) -> None:
-    """Wait until every replica of `stream` (and of its `consumer`) is current.
+async def wait_until_replicated(nc: Client) -> None:
+    """Wait until every replica of every stream (KV buckets and object stores included) and of every consumer
+    is current.
 
     Killing a leader while a freshly created raft group's followers are still catching up can leave the
     group without a leader (observed: no election within 60 s); a cluster in service is past that point.
+    The node killed usually leads more groups than the one a test aims at (the job records' bucket, the
+    events stream), so all of them must be past it.
     """
     js = nc.jetstream()
     async with asyncio.timeout(META_READY_TIMEOUT_S):
         while True:
-            infos = [(await js.stream_info(stream)).cluster]
-            if consumer is not None:
-                infos.append((await js.consumer_info(stream, consumer)).cluster)
-            if all(i is not None and i.leader and all(p.current for p in i.replicas or []) for i in infos):
+            if await _all_current(js):
                 return
             await asyncio.sleep(0.25)
+
+
+async def _all_current(js: JetStreamContext) -> bool:
+    clusters: list[ClusterInfo | None] = []
+    for stream in await js.streams_info():
+        clusters.append(stream.cluster)
+        clusters.extend(c.cluster for c in await js.consumers_info(stream.config.name))
+    return all(c is not None and c.leader and all(p.current for p in c.replicas or []) for c in clusters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import msgspec
@@ -15,6 +15,7 @@ from jetscribe.jobstore import JobStore
 from schemas import JobRecord
 
 POLL_S: Final = 0.25
+DIAGNOSIS_CHARS: Final = 20_000
 
 
 @pytest.fixture
@@ -25,22 +26,37 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-async def wait_until_terminal(store: JobStore, job_ids: Iterable[str], *, within_s: float) -> dict[str, JobRecord]:
-    """Poll KV until every job is terminal; NATS errors (an outage in progress) are waited out."""
+async def wait_until_terminal(
+    store: JobStore, job_ids: Iterable[str], *, within_s: float, diagnose: Callable[[], str] | None = None
+) -> dict[str, JobRecord]:
+    """Poll KV until every job is terminal; NATS errors (an outage in progress) are waited out.
+
+    On time-out, fails with each unfinished job's last seen state and the tail of `diagnose()` (a worker's log).
+    """
     pending = set(job_ids)
     ended: dict[str, JobRecord] = {}
-    async with asyncio.timeout(within_s):
-        while pending:
-            for job_id in list(pending):
-                try:
-                    found = await store.get(job_id)
-                except (NatsError, TimeoutError):
-                    continue
-                if found is not None and found.record.is_terminal:
-                    ended[job_id] = found.record
-                    pending.discard(job_id)
-            if pending:
-                await asyncio.sleep(POLL_S)
+    last: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(within_s):
+            while pending:
+                for job_id in list(pending):
+                    try:
+                        found = await store.get(job_id)
+                    except (NatsError, TimeoutError) as exc:
+                        last[job_id] = f"unreadable: {exc!r}"
+                        continue
+                    if found is not None and found.record.is_terminal:
+                        ended[job_id] = found.record
+                        pending.discard(job_id)
+                    elif found is not None:
+                        record = found.record
+                        last[job_id] = f"{record.status}, attempt {record.attempts}, on {record.worker_id}"
+                if pending:
+                    await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        states = "\n".join(f"  {job_id}: {last.get(job_id, 'no record')}" for job_id in sorted(pending))
+        detail = diagnose()[-DIAGNOSIS_CHARS:] if diagnose else ""
+        raise AssertionError(f"{len(pending)} jobs unfinished after {within_s} s:\n{states}\n{detail}") from None
     return ended
 
 
