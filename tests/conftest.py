@@ -18,6 +18,7 @@ from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import Topology, ensure_topology
+from tests.serve import Service, healthy_service
 
 if TYPE_CHECKING:
     from worker.service import Worker
@@ -127,3 +128,11 @@ async def worker(settings: Settings, nc: Client) -> AsyncIterator[Worker]:
 
     async with Worker(settings, nc) as running:
         yield running
+
+
+@pytest.fixture
+async def serving(tmp_path: Path) -> AsyncIterator[Service]:
+    """`jetscribe serve` with nothing configured but a port, a data directory and the small model's name,
+    once healthy (tests/serve.py)."""
+    async with healthy_service(tmp_path) as service:
+        yield service

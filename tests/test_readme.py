@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from jetscribe.config_reference import settings_table
-from tests.test_serve import Service, shut_down, start_service, wait_healthy
+from tests.serve import Service, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -25,17 +22,7 @@ def walkthrough() -> str:
     return match.group(1)
 
 
-@pytest.fixture
-async def healthy(tmp_path: Path) -> AsyncIterator[Service]:
-    service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
-    try:
-        await wait_healthy(service)
-        yield service
-    finally:
-        shut_down(service)
-
-
-async def test_the_readme_walkthrough_works_against_jetscribe_serve(healthy: Service) -> None:
+async def test_the_readme_walkthrough_works_against_jetscribe_serve(serving: Service) -> None:
     script = walkthrough()
     assert DEFAULT_URL in script
     process = await asyncio.create_subprocess_exec(
@@ -43,7 +30,7 @@ async def test_the_readme_walkthrough_works_against_jetscribe_serve(healthy: Ser
         "-euo",
         "pipefail",
         "-c",
-        script.replace(DEFAULT_URL, healthy.url),
+        script.replace(DEFAULT_URL, serving.url),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -56,7 +43,7 @@ async def test_the_readme_walkthrough_works_against_jetscribe_serve(healthy: Ser
     assert "event: done" in output
     assert re.search(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", output), output
     assert output.rstrip().endswith("409"), output
-    await wait_healthy(healthy)
+    await wait_healthy(serving)
 
 
 def test_the_readme_configuration_table_lists_every_setting_as_jetscribe_config_prints_it() -> None:

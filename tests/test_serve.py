@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,119 +14,27 @@ import pytest
 from client import JetscribeClient
 from jetscribe.embedded import EmbeddedNats
 from tests.gateway.conftest import AUDIO, TEXTS
-from tests.ports import free_port
-
-READY_TIMEOUT_S = 150.0
-STOP_TIMEOUT_S = 60.0
-
-
-class Service:
-    def __init__(self, process: subprocess.Popen[bytes], log: Path, url: str) -> None:
-        self.process = process
-        self.log = log
-        self.url = url
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+from tests.serve import (
+    READY_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    Service,
+    ctrl_c,
+    embedded_pid,
+    shut_down,
+    start_service,
+    wait_healthy,
+)
 
 
-def start_service(tmp_path: Path, **env: str) -> Service:
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if k not in ("WHISPER_MODEL_PATH", "JETSCRIBE_NATS_URL")}
-    environ = {
-        **inherited,
-        "PORT": str(port),
-        "DATA_DIR": str(tmp_path / "data"),
-        "WHISPER_MODEL": "tiny.en",
-        "JETSCRIBE_HOST": "127.0.0.1",
-        "JETSCRIBE_USE_GPU": "false",
-        "JETSCRIBE_THREADS": "2",
-        **env,
-    }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jetscribe"), "serve"],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Its own process group, as a shell gives a foreground command: Ctrl-C signals the whole group.
-            start_new_session=True,
-        )
-    return Service(process, log, f"http://127.0.0.1:{port}")
-
-
-async def wait_healthy(service: Service) -> dict:
-    async with aiohttp.ClientSession() as session:
-        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
-        while asyncio.get_running_loop().time() < deadline:
-            assert service.process.poll() is None, f"jetscribe serve exited:\n{service.text()[-3000:]}"
-            try:
-                async with session.get(f"{service.url}/health") as response:
-                    if response.status == 200:
-                        return await response.json()
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.25)
-    raise AssertionError(f"jetscribe serve was not healthy within {READY_TIMEOUT_S:.0f} s:\n{service.text()[-3000:]}")
-
-
-def ctrl_c(service: Service) -> int:
-    """SIGINT to the service's whole process group, as a terminal's Ctrl-C does; returns the exit status."""
-    os.killpg(service.process.pid, signal.SIGINT)
-    try:
-        return service.process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        tail = service.text()[-3000:]
-        raise AssertionError(f"jetscribe serve ignored Ctrl-C for {STOP_TIMEOUT_S:.0f} s:\n{tail}") from exc
-    finally:
-        shut_down(service)
-
-
-def embedded_pid(service: Service) -> int | None:
-    match = re.search(r"embedded NATS at \S+ \(pid (\d+)", service.text())
-    return int(match.group(1)) if match else None
-
-
-def shut_down(service: Service) -> None:
-    """Stop what the test started, by process id: gracefully, then by force."""
-    if service.process.poll() is None:
-        service.process.send_signal(signal.SIGINT)
-        try:
-            service.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
-    pid = embedded_pid(service)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Service]:
-    """`jetscribe serve` with nothing configured but a port, a data directory and the small model's name."""
-    service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
-    yield service
-    shut_down(service)
-
-
-@pytest.fixture
-async def healthy(served: Service) -> AsyncIterator[Service]:
-    await wait_healthy(served)
-    yield served
-
-
-async def test_serve_becomes_healthy_with_one_worker_and_the_model_imported(healthy: Service, tmp_path: Path) -> None:
-    body = await wait_healthy(healthy)
+async def test_serve_becomes_healthy_with_one_worker_and_the_model_imported(serving: Service, tmp_path: Path) -> None:
+    body = await wait_healthy(serving)
     assert [w["model"] for w in body["workers"]] == ["tiny.en"]
     assert (tmp_path / "models" / "ggml-tiny.en.bin").is_file()
-    assert re.search(r"embedded NATS at nats://127\.0\.0\.1:\d+", healthy.text())
+    assert re.search(r"embedded NATS at nats://127\.0\.0\.1:\d+", serving.text())
 
 
-async def test_serve_transcribes_a_job_end_to_end(healthy: Service) -> None:
-    async with JetscribeClient(healthy.url) as client:
+async def test_serve_transcribes_a_job_end_to_end(serving: Service) -> None:
+    async with JetscribeClient(serving.url) as client:
         job_id = await client.submit(AUDIO / "en1.mp3", language="en")
         job = await client.wait(job_id)
         srt = await client.transcript(job_id, "srt")
@@ -140,11 +44,11 @@ async def test_serve_transcribes_a_job_end_to_end(healthy: Service) -> None:
     assert " --> " in srt
 
 
-async def test_ctrl_c_stops_everything_cleanly(healthy: Service) -> None:
-    pid = embedded_pid(healthy)
+async def test_ctrl_c_stops_everything_cleanly(serving: Service) -> None:
+    pid = embedded_pid(serving)
     assert pid is not None
-    assert ctrl_c(healthy) == 0
-    text = healthy.text()
+    assert ctrl_c(serving) == 0
+    text = serving.text()
     assert "Traceback" not in text
     assert "NATS error" not in text, "the NATS server stopped before the components using it"
     assert text.rstrip().endswith("stopped")
@@ -189,21 +93,21 @@ async def worker_pids(url: str) -> list[int]:
         return [w["pid"] for w in (await response.json())["workers"]]
 
 
-async def test_a_killed_worker_is_restarted_while_the_gateway_keeps_serving(healthy: Service) -> None:
-    [first] = await worker_pids(healthy.url)
-    assert first != healthy.process.pid, "the worker runs in a process of its own"
+async def test_a_killed_worker_is_restarted_while_the_gateway_keeps_serving(serving: Service) -> None:
+    [first] = await worker_pids(serving.url)
+    assert first != serving.process.pid, "the worker runs in a process of its own"
 
     os.kill(first, signal.SIGKILL)
-    async with aiohttp.ClientSession() as session, session.get(f"{healthy.url}/livez") as response:
+    async with aiohttp.ClientSession() as session, session.get(f"{serving.url}/livez") as response:
         assert response.status == 200
     deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
-    while (pids := await worker_pids(healthy.url)) in ([], [first]):
-        assert asyncio.get_running_loop().time() < deadline, healthy.text()[-3000:]
+    while (pids := await worker_pids(serving.url)) in ([], [first]):
+        assert asyncio.get_running_loop().time() < deadline, serving.text()[-3000:]
         await asyncio.sleep(0.5)
 
-    assert healthy.process.poll() is None
-    assert pids != [first] and "died (status -9); starting another" in healthy.text()
-    async with JetscribeClient(healthy.url) as client:
+    assert serving.process.poll() is None
+    assert pids != [first] and "died (status -9); starting another" in serving.text()
+    async with JetscribeClient(serving.url) as client:
         job = await client.wait(await client.submit(AUDIO / "en1.wav", language="en"))
     assert job.status == "done", job.error
 

@@ -2,8 +2,10 @@
 
 pywhispercpp keeps decode parameters between calls, so every job sets all of them. The model
 runs in a thread (whisper.cpp releases the GIL); progress, new segments and the abort check are
-callbacks fired on that thread. Segments and word timings are read straight from the whisper.cpp
-context after `whisper_full`.
+callbacks fired on that thread. Each job decodes on a whisper.cpp state of its own
+(`whisperlib.DecoderState`), so nothing of one job's decoding carries into the next and the same
+audio with the same options gives the same transcript whatever ran before; segments and word
+timings are read straight from that state.
 
 Long audio goes to whisper.cpp in chunks of `CHUNK_S`, because of how whisper.cpp (1.8) stops:
 it computes the log-mel spectrogram of everything it is given before the first window (CPU time
@@ -208,7 +210,9 @@ class WhisperEngine:
                 f"{', '.join(allowed)}; run workers with a multilingual model (e.g. WHISPER_MODEL=base)"
             )
 
-    def _configure(self, request: DecodeRequest, hooks: Hooks, chunk: _Chunk, attempts: _Attempts) -> None:
+    def _configure(
+        self, request: DecodeRequest, hooks: Hooks, chunk: _Chunk, attempts: _Attempts, state: whisperlib.DecoderState
+    ) -> None:
         params = self._params
         options = request.options
         beam = options.beam_size > 1
@@ -244,11 +248,11 @@ class WhisperEngine:
         params.print_timestamps = False
         params.print_special = False
 
-        def on_new_segments(ctx: object, n_new: int, *_: object) -> None:
-            total = pw.whisper_full_n_segments(ctx)
+        def on_new_segments(_ctx: object, n_new: int, *_: object) -> None:
+            total = state.n_segments()
             for index in range(total - n_new, total):
                 attempts.temperatures[index] = attempts.temperature
-                segment = self._segment(index, request, chunk, attempts)
+                segment = self._segment(state, index, request, chunk, attempts)
                 # Only segments this chunk keeps go out live; the rest come again from the next chunk.
                 if chunk.edge_s is not None and segment.end - chunk.offset_s >= chunk.edge_s:
                     return
@@ -335,6 +339,30 @@ class WhisperEngine:
         language, probability = self._language(joined, request)
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
+        with whisperlib.DecoderState(self._pointer) as state:
+            segments = self._transcribe_speech(joined, request, hooks, speech, language, state)
+        final = [
+            msgspec.structs.replace(_without_unasked_words(speech.segment(segment), request), index=index)
+            for index, segment in enumerate(s for s in segments if s.text)
+        ]
+        return Transcription(
+            segments=final,
+            language=language,
+            duration_secs=duration,
+            language_probability=probability,
+            speech_secs=round(speech.speech_s, 3),
+        )
+
+    def _transcribe_speech(
+        self,
+        joined: Samples,
+        request: DecodeRequest,
+        hooks: Hooks,
+        speech: SpeechMap,
+        language: str,
+        state: whisperlib.DecoderState,
+    ) -> list[Segment]:
+        """Segments of the speech Whisper hears, chunk by chunk (`CHUNK_S`), on that audio's timeline."""
         segments: list[Segment] = []
         start = 0
         while True:
@@ -348,23 +376,13 @@ class WhisperEngine:
                 language=language,
                 speech=speech,
             )
-            found = self._transcribe_chunk(joined[start:end], request, hooks, chunk)
+            found = self._transcribe_chunk(joined[start:end], request, hooks, chunk, state)
             kept = found if chunk.edge_s is None else _before_edge(found, chunk)
             segments.extend(kept)
             if end == joined.size:
                 break
             start += _advance(found, kept, chunk)
-        final = [
-            msgspec.structs.replace(_without_unasked_words(speech.segment(segment), request), index=index)
-            for index, segment in enumerate(s for s in segments if s.text)
-        ]
-        return Transcription(
-            segments=final,
-            language=language,
-            duration_secs=duration,
-            language_probability=probability,
-            speech_secs=round(speech.speech_s, 3),
-        )
+        return segments
 
     def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
         """The `language` and `language_probability` a transcription of `samples` would report, without
@@ -403,20 +421,26 @@ class WhisperEngine:
             return "en", None
         return identify_language(self._ctx, speech, threads=self._threads, allowed=request.options.languages)
 
-    def _transcribe_chunk(self, samples: Samples, request: DecodeRequest, hooks: Hooks, chunk: _Chunk) -> list[Segment]:
+    def _transcribe_chunk(
+        self, samples: Samples, request: DecodeRequest, hooks: Hooks, chunk: _Chunk, state: whisperlib.DecoderState
+    ) -> list[Segment]:
         """Segments of one chunk, on the timeline of the audio Whisper hears (the joined speech with VAD)."""
         attempts = _Attempts(request.options)
-        self._configure(request, hooks, chunk, attempts)
-        status = pw.whisper_full(self._ctx, self._params, samples, samples.size)
+        self._configure(request, hooks, chunk, attempts, state)
+        try:
+            status = state.full(self._params, samples)
+        except WhisperLibError as exc:
+            raise ModelError(f"cannot drive libwhisper beside pywhispercpp: {exc}") from exc
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
         if status != 0:
             raise RetryableError(f"whisper.cpp failed with status {status}")
-        count = pw.whisper_full_n_segments(self._ctx)
-        return [self._segment(i, request, chunk, attempts) for i in range(count)]
+        return [self._segment(state, i, request, chunk, attempts) for i in range(state.n_segments())]
 
-    def _segment(self, index: int, request: DecodeRequest, chunk: _Chunk, attempts: _Attempts) -> Segment:
-        """Segment `index` of the last whisper_full call with its detail and words, shifted by the chunk's offset.
+    def _segment(
+        self, state: whisperlib.DecoderState, index: int, request: DecodeRequest, chunk: _Chunk, attempts: _Attempts
+    ) -> Segment:
+        """Segment `index` of the last call on `state` with its detail and words, shifted by the chunk's offset.
 
         Words are always found (they place the segment on the original timeline, `SpeechMap.segment`); a job
         that did not ask for them has them removed at the end.
@@ -424,12 +448,12 @@ class WhisperEngine:
         A segment whose text compresses past `compression_ratio_threshold` (a loop whisper.cpp's fallback did not
         escape) is cut after the first copy of its repeated run; its end moves to the last token kept.
         """
-        ctx = self._ctx
         limit = chunk.duration_s
-        start = min(pw.whisper_full_get_segment_t0(ctx, index) / CENTISECONDS, limit)
-        end = max(start, min(pw.whisper_full_get_segment_t1(ctx, index) / CENTISECONDS, limit))
-        text = pw.whisper_full_get_segment_text(ctx, index).decode("utf-8", "replace").strip()
-        tokens = self._tokens(index)
+        t0, t1 = state.segment_times(index)
+        start = min(t0 / CENTISECONDS, limit)
+        end = max(start, min(t1 / CENTISECONDS, limit))
+        text = state.segment_text(index).decode("utf-8", "replace").strip()
+        tokens = self._tokens(state, index)
         ratio = compression_ratio(text)
         if ratio > request.options.compression_ratio_threshold:
             text_positions = [i for i, token in enumerate(tokens) if token.piece is not None]
@@ -452,20 +476,19 @@ class WhisperEngine:
             words=[Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
                         probability=w.probability) for w in found],
             avg_logprob=_rounded(mean([t.logprob for t in tokens])),
-            no_speech_prob=_rounded(whisperlib.no_speech_prob(self._pointer, index)),
+            no_speech_prob=_rounded(state.no_speech_prob(index)),
             compression_ratio=_rounded(ratio),
             temperature=attempts.temperatures.get(index, attempts.temperature),
             tokens=[t.id for t in tokens],
         )  # fmt: skip
 
-    def _tokens(self, index: int) -> list[_Token]:
+    def _tokens(self, state: whisperlib.DecoderState, index: int) -> list[_Token]:
         """The segment's text and time-stamp tokens (special tokens left out), in order."""
         ctx = self._ctx
         eot = pw.whisper_token_eot(ctx)
         beg = pw.whisper_token_beg(ctx)
         found = []
-        for j in range(pw.whisper_full_n_tokens(ctx, index)):
-            data = pw.whisper_full_get_token_data(ctx, index, j)
+        for data in state.tokens(index):
             if data.id < eot:
                 piece = TokenPiece(pw.whisper_token_to_bytes(ctx, data.id), data.t0, data.t1, float(data.p))
                 found.append(_Token(data.id, float(data.plog), piece))

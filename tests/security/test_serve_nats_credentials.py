@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -18,7 +17,7 @@ from nats.aio.client import Client
 from client import JetscribeClient
 from jetscribe.nats_credentials import load_or_create
 from tests.gateway.conftest import AUDIO
-from tests.test_serve import Service, ctrl_c, embedded_pid, shut_down, start_service, wait_healthy
+from tests.serve import Service, ctrl_c, embedded_pid, shut_down, start_service, wait_healthy
 
 
 def data_dir(tmp_path: Path) -> Path:
@@ -50,26 +49,16 @@ async def refusal(url: str, **credentials: str) -> str:
     return str(refused.value)
 
 
-@pytest.fixture
-async def healthy(tmp_path: Path) -> AsyncIterator[Service]:
-    service = start_service(tmp_path, JETSCRIBE_MODELS_DIR=str(tmp_path / "models"))
-    try:
-        await wait_healthy(service)
-        yield service
-    finally:
-        shut_down(service)
-
-
-async def test_a_nats_client_without_credentials_is_refused_by_the_embedded_server(healthy: Service) -> None:
-    assert "authorization violation" in (await refusal(nats_url(healthy))).lower()
+async def test_a_nats_client_without_credentials_is_refused_by_the_embedded_server(serving: Service) -> None:
+    assert "authorization violation" in (await refusal(nats_url(serving))).lower()
 
 
 async def test_a_nats_client_with_the_generated_credentials_reads_the_job_stream(
-    healthy: Service, tmp_path: Path
+    serving: Service, tmp_path: Path
 ) -> None:
     credentials = await asyncio.to_thread(load_or_create, credentials_file(tmp_path))
     nc = await nats.connect(
-        nats_url(healthy), user=credentials.user, password=credentials.password, allow_reconnect=False
+        nats_url(serving), user=credentials.user, password=credentials.password, allow_reconnect=False
     )
     try:
         info = await nc.jetstream().stream_info("JETSCRIBE_JOBS")
@@ -78,39 +67,39 @@ async def test_a_nats_client_with_the_generated_credentials_reads_the_job_stream
     assert info.config.name == "JETSCRIBE_JOBS"
 
 
-async def test_a_wrong_password_is_refused(healthy: Service, tmp_path: Path) -> None:
+async def test_a_wrong_password_is_refused(serving: Service, tmp_path: Path) -> None:
     credentials = await asyncio.to_thread(load_or_create, credentials_file(tmp_path))
-    wrong = await refusal(nats_url(healthy), user=credentials.user, password="not-" + credentials.password)
+    wrong = await refusal(nats_url(serving), user=credentials.user, password="not-" + credentials.password)
     assert "authorization violation" in wrong.lower()
 
 
-async def test_the_credentials_file_and_the_server_config_are_owner_only(healthy: Service, tmp_path: Path) -> None:
+async def test_the_credentials_file_and_the_server_config_are_owner_only(serving: Service, tmp_path: Path) -> None:
     assert mode(credentials_file(tmp_path)) == 0o600
     assert mode(data_dir(tmp_path) / "nats" / "nats-server.conf") == 0o600
     assert mode(data_dir(tmp_path) / "nats") == 0o700
 
 
-async def test_the_server_listens_on_loopback_only(healthy: Service, tmp_path: Path) -> None:
+async def test_the_server_listens_on_loopback_only(serving: Service, tmp_path: Path) -> None:
     server_log = (data_dir(tmp_path) / "nats" / "nats-server.log").read_text()
     listening = re.findall(r"Listening for client connections on (\S+):\d+", server_log)
     assert listening == ["127.0.0.1"], server_log
 
 
 async def test_serve_says_how_a_native_producer_connects_without_logging_the_secret(
-    healthy: Service, tmp_path: Path
+    serving: Service, tmp_path: Path
 ) -> None:
     credentials = await asyncio.to_thread(load_or_create, credentials_file(tmp_path))
-    text = healthy.text()
-    assert f". {credentials_file(tmp_path)}; set +a; nats --server {nats_url(healthy)}" in text
+    text = serving.text()
+    assert f". {credentials_file(tmp_path)}; set +a; nats --server {nats_url(serving)}" in text
     assert credentials.password not in text
     assert credentials.password not in (data_dir(tmp_path) / "nats" / "nats-server.log").read_text()
 
 
-async def test_no_process_of_serve_carries_the_password_on_its_command_line(healthy: Service, tmp_path: Path) -> None:
+async def test_no_process_of_serve_carries_the_password_on_its_command_line(serving: Service, tmp_path: Path) -> None:
     password = (await asyncio.to_thread(load_or_create, credentials_file(tmp_path))).password.encode()
-    async with JetscribeClient(healthy.url) as client:
+    async with JetscribeClient(serving.url) as client:
         health = await client.health()
-    pids = [healthy.process.pid, embedded_pid(healthy), *(w.pid for w in health.workers)]
+    pids = [serving.process.pid, embedded_pid(serving), *(w.pid for w in health.workers)]
     assert len(pids) == 3 and None not in pids
     for pid in pids:
         assert password not in await asyncio.to_thread(Path(f"/proc/{pid}/cmdline").read_bytes)
