@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway import keys
 
 
-def caller_of(request: web.Request) -> str:
+def limit_key(request: web.Request) -> str:
     """`key:<first 16 hex digits of the key's SHA-256>`, or `address:<client address>`."""
     if request.app[keys.TENANCY].keys_required:
         _, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -28,7 +28,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway import keys
-from gateway.callers import caller_of
+from gateway.callers import limit_key
 from gateway.errors import error_response
 from jetscribe.config import Settings, env_name
 
@@ -166,7 +166,7 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
 async def _bounded_upload(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Run the upload handler within the caller's upload cap and the idle-upload limit."""
     uploads = request.app[UPLOAD_SLOTS]
-    caller = caller_of(request)
+    caller = limit_key(request)
     if not uploads.try_take(caller):
         log.warning("refused an upload from %s: %d in progress", caller, uploads.limit)
         return error_response(
