@@ -26,7 +26,7 @@ from schemas.api import ErrorBody, Health, HealthSummary
 log = logging.getLogger(__name__)
 
 NATS_QUERY_TIMEOUT_S: Final = 3.0
-TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running")
+TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running", "diarizing")
 
 
 def may_see_detail(request: web.Request) -> bool:

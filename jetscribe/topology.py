@@ -56,6 +56,16 @@ def stream_configs(settings: Settings) -> list[api.StreamConfig]:
             num_replicas=replicas,
         ),
         api.StreamConfig(
+            name=names.DIARIZE_STREAM,
+            description="Transcribed jobs waiting for the diarization stage",
+            subjects=list(names.DIARIZE_STREAM_SUBJECTS),
+            retention=api.RetentionPolicy.WORK_QUEUE,
+            storage=api.StorageType.FILE,
+            max_msg_size=MAX_JOB_MESSAGE_BYTES + MAX_JOB_MESSAGE_BYTES // 4,
+            duplicate_window=settings.dedupe_window_s,
+            num_replicas=replicas,
+        ),
+        api.StreamConfig(
             name=names.EVENTS_STREAM,
             description="Terminal job events (completed, failed, cancelled)",
             subjects=list(names.EVENTS_STREAM_SUBJECTS),

@@ -3,9 +3,9 @@
 from schemas.codec import encode
 from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
-from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState, Word
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, SpeakerTime, WebhookState, Word
 from schemas.state import JobRecord
-from schemas.submit import DecodeOptions, JobMessage, Task
+from schemas.submit import DecodeOptions, DiarizationMessage, JobMessage, Task
 from schemas.workers import DeviceInfo, WorkerHeartbeat
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "CancelRequest",
     "DecodeOptions",
     "DeviceInfo",
+    "DiarizationMessage",
     "InvalidJobNotice",
     "Job",
     "JobMessage",
@@ -23,6 +24,7 @@ __all__ = [
     "SchemaError",
     "Segment",
     "SegmentEvent",
+    "SpeakerTime",
     "Task",
     "TerminalEvent",
     "WebhookState",

@@ -10,7 +10,7 @@ from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalE
 from schemas.job import Job, Segment
 from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import IdempotencyRecord, JobRecord
-from schemas.submit import JobMessage
+from schemas.submit import DiarizationMessage, JobMessage
 from schemas.workers import WorkerHeartbeat
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ _health: Final = msgspec.json.Decoder(Health)
 _list_entry: Final = msgspec.json.Decoder(JobListEntry)
 _list_place: Final = msgspec.json.Decoder(JobListPlace)
 _idempotency: Final = msgspec.json.Decoder(IdempotencyRecord)
+_diarization: Final = msgspec.json.Decoder(DiarizationMessage)
 
 
 def encode(message: msgspec.Struct | list[Segment]) -> bytes:
@@ -101,3 +102,7 @@ def decode_health(data: bytes) -> Health:
 
 def decode_idempotency_record(data: bytes) -> IdempotencyRecord:
     return _decoding(_idempotency, "idempotency record", data)
+
+
+def decode_diarization_message(data: bytes) -> DiarizationMessage:
+    return _decoding(_diarization, "diarization message", data)

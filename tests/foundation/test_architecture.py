@@ -1,12 +1,12 @@
 """The package layout is the architecture: imports point one way, and each role installs only what it needs.
 
 ```
-schemas ◀── jetscribe ◀── gateway ◀───┐
-   ▲            ▲                     │
-   │            ├──────── worker ◀────┤
-   │            │                     ├── cli (the composition root: nothing imports it)
-   │            └──────── diarizer ◀──┤
-   └──────────────────── client ◀─────┘
+schemas ◀── jetscribe ◀── gateway ◀─────────────────┐
+   ▲            ▲                                   │
+   │            ├──────── worker ◀──── diarization ◀┤
+   │            │                          │        ├── cli (the composition root: nothing imports it)
+   │            └──────── diarizer ◀───────┘        │
+   └──────────────────── client ◀───────────────────┘
 ```
 """
 
@@ -21,13 +21,14 @@ from typing import Final
 import pytest
 
 REPO: Final = Path(__file__).parents[2]
-PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "diarizer", "client", "cli")
+PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "diarizer", "diarization", "client", "cli")
 ALLOWED: Final[dict[str, frozenset[str]]] = {
     "schemas": frozenset({"schemas"}),
     "jetscribe": frozenset({"schemas", "jetscribe"}),
     "gateway": frozenset({"schemas", "jetscribe", "gateway"}),
     "worker": frozenset({"schemas", "jetscribe", "worker"}),
     "diarizer": frozenset({"schemas", "jetscribe", "diarizer"}),
+    "diarization": frozenset({"schemas", "jetscribe", "worker", "diarizer", "diarization"}),
     "client": frozenset({"schemas", "client"}),
     "cli": frozenset(PACKAGES),
 }

@@ -16,6 +16,7 @@ from schemas import (
     CancelRequest,
     DecodeOptions,
     DeviceInfo,
+    DiarizationMessage,
     InvalidJobNotice,
     Job,
     JobMessage,
@@ -32,6 +33,7 @@ from schemas import (
 )
 from schemas.codec import (
     decode_cancel,
+    decode_diarization_message,
     decode_heartbeat,
     decode_idempotency_record,
     decode_invalid_notice,
@@ -83,6 +85,18 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
             submitted_at=NOW,
         ),
         decode_job_message,
+    ),
+    DiarizationMessage: (
+        DiarizationMessage(
+            job=JobMessage(
+                job_id="job-1",
+                audio_object="job-1",
+                options=DecodeOptions(diarize=True, min_speakers=2, max_speakers=4),
+                tenant="acme",
+            ),
+            transcript_object="job-1.json",
+        ),
+        decode_diarization_message,
     ),
     Job: (JOB, decode_job),
     JobRecord: (
