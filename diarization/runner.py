@@ -29,14 +29,14 @@ from diarizer import DiarizationCancelledError, Diarizer, DiarizerError, Speaker
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import Samples, decode_file, probe_duration
+from jetscribe.stage.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
+from jetscribe.stage.fetch import AudioDownloader, fetch_object
+from jetscribe.stage.outcome import fail_job, publish_terminal, release_audio, utcnow
+from jetscribe.stage.progress import ProgressReporter, first_seq
 from schemas import DiarizationMessage, JobRecord, SchemaError, Segment, SpeakerTime, names
 from schemas.codec import decode_diarization_message
-from worker.abort import AbortSignal
-from worker.decode import Samples, decode_file, probe_duration
-from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
-from worker.fetch import AudioDownloader, fetch_object
-from worker.outcome import fail_job, publish_terminal, release_audio, utcnow
-from worker.progress import ProgressReporter, first_seq
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from diarizer import Diarizer
 from jetscribe.config import Settings
 from jetscribe.jobqueue import diarizers_consumer_config
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.deadletter import DeadLetterHandler, diarize_deadletter_config
+from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import ensure_topology
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
-from worker.deadletter import DeadLetterHandler, diarize_deadletter_config
-from worker.fetch import AudioDownloader
 
 log = logging.getLogger(__name__)
 

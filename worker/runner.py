@@ -33,17 +33,18 @@ from nats.js.object_store import ObjectStore
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore, Transition
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.budget import AudioBudget
+from jetscribe.stage.decode import SAMPLE_RATE, decode_file, probe_duration
+from jetscribe.stage.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
+from jetscribe.stage.fetch import AudioDownloader, fetch_object
+from jetscribe.stage.outcome import ensure_record, fail_job, publish_terminal, reject_invalid, release_audio, utcnow
+from jetscribe.stage.progress import ProgressReporter, first_seq
 from schemas import DiarizationMessage, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
-from worker.abort import AbortSignal
-from worker.budget import AudioBudget
 from worker.deadline import JobDeadline
-from worker.decode import SAMPLE_RATE, decode_file, probe_duration
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
-from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError, UnsupportedJobError
-from worker.fetch import AudioDownloader, fetch_object
-from worker.outcome import ensure_record, fail_job, publish_terminal, reject_invalid, release_audio, utcnow
-from worker.progress import ProgressReporter, first_seq
+from worker.errors import UnsupportedJobError
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,15 @@
 ```
 schemas ◀── jetscribe ◀── gateway ◀─────────────────┐
    ▲            ▲                                   │
-   │            ├──────── worker ◀──── diarization ◀┤
-   │            │                          │        ├── cli (the composition root: nothing imports it)
-   │            └──────── diarizer ◀───────┘        │
+   │            ├──────── worker ◀──────────────────┤
+   │            ├──────── diarization ◀─────────────┤
+   │            │              │                    ├── cli (the composition root: nothing imports it)
+   │            └──────── diarizer                  │
    └──────────────────── client ◀───────────────────┘
+```
+
+The stage workers (worker: Whisper on the GPU; diarization: speakers on the CPU) share `jetscribe.stage`, never
+each other: a diarization worker must not load pywhispercpp.
 ```
 """
 
@@ -28,7 +33,7 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "gateway": frozenset({"schemas", "jetscribe", "gateway"}),
     "worker": frozenset({"schemas", "jetscribe", "worker"}),
     "diarizer": frozenset({"schemas", "jetscribe", "diarizer"}),
-    "diarization": frozenset({"schemas", "jetscribe", "worker", "diarizer", "diarization"}),
+    "diarization": frozenset({"schemas", "jetscribe", "diarizer", "diarization"}),
     "client": frozenset({"schemas", "client"}),
     "cli": frozenset(PACKAGES),
 }
@@ -89,6 +94,7 @@ def test_the_wire_contract_needs_nothing_but_msgspec() -> None:
         ("client", ("nats", "numpy", "jetscribe", "gateway", "worker")),
         ("worker.service", ("aiohttp_sse", "prometheus_client", "gateway", "diarizer", "sklearn")),
         ("diarizer", ("torch", "resemblyzer", "librosa", "pywhispercpp", "aiohttp_sse", "worker", "gateway")),
+        ("diarization.service", ("pywhispercpp", "_pywhispercpp", "worker", "gateway", "aiohttp_sse", "torch")),
     ],
 )
 def test_a_role_loads_without_the_libraries_of_the_others(module: str, absent: tuple[str, ...]) -> None:

@@ -18,8 +18,8 @@ from nats.errors import Error as NatsError
 
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.abort import AbortSignal
 from schemas import JobRecord, ProgressEvent, Segment, SegmentEvent, encode, names
-from worker.abort import AbortSignal
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from nats.js.object_store import ObjectStore
 
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.outcome import fail_job, readable_job_id, release_audio
 from schemas import JobMessage, SchemaError, names
 from schemas.codec import decode_diarization_message, decode_job_message
-from worker.outcome import fail_job, readable_job_id, release_audio
 
 log = logging.getLogger(__name__)
 
