@@ -3,9 +3,10 @@
 Diarization is CPU work (`diarizer.diarize`: seconds per audio minute, BENCHMARKS.md) that never holds a Whisper
 slot: scale it by running more of these (`jetscribe diarizer`), each taking one job at a time from the shared
 durable consumer `diarizers`. Start-up (`__aenter__`): topology, the speaker encoder (loaded and digest-checked), the
-consumer, the cancel subscription, the loops. Shutdown (`stop`): stop fetching, give the running job up to
-`shutdown_grace_s`, then abort it and hand it back (nak: another diarization worker takes it at once), stop the
-dead-letter loop, close the subscriptions.
+consumer, the cancel subscription, the loops (jobs, dead letters, heartbeat in `jetscribe_diarizers`). Shutdown
+(`stop`): stop fetching, give the running job up to `shutdown_grace_s`, then abort it and hand it back (nak: another
+diarization worker takes it at once), stop the dead-letter loop and the heartbeat (its key deleted), close the
+subscriptions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
+from diarization.heartbeat import DiarizerHeartbeatWriter
 from diarization.runner import DiarizationRunner
 from diarizer import Diarizer
 from jetscribe.config import Settings
@@ -32,7 +34,7 @@ from jetscribe.jobqueue import diarizers_consumer_config
 from jetscribe.jobstore import JobStore
 from jetscribe.stage.deadletter import DeadLetterHandler, diarize_deadletter_config
 from jetscribe.stage.fetch import AudioDownloader
-from jetscribe.topology import ensure_topology
+from jetscribe.topology import diarizers_bucket, ensure_topology
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
 
@@ -114,14 +116,32 @@ class DiarizationWorker:
         dead_letters = DeadLetterHandler(
             self._js, store, audio=None if settings.keep_audio else topology.audio, config=diarize_deadletter_config()
         )
-        self._main = asyncio.create_task(self._run(self._runner, sub, dead_letters))
+        heartbeat = DiarizerHeartbeatWriter(
+            await diarizers_bucket(self._js, settings),
+            worker_id=self.worker_id,
+            encoder=diarizer.encoder.name,
+            ttl_s=settings.worker_heartbeat_ttl_s,
+            current_jobs=lambda: self.current_jobs,
+            jobs_done=lambda: self.jobs_done,
+            reopen=lambda: diarizers_bucket(self._js, settings),
+        )
+        self._main = asyncio.create_task(self._run(self._runner, sub, dead_letters, heartbeat))
 
     async def _run(
-        self, runner: DiarizationRunner, sub: JetStreamContext.PullSubscription, dead_letters: DeadLetterHandler
+        self,
+        runner: DiarizationRunner,
+        sub: JetStreamContext.PullSubscription,
+        dead_letters: DeadLetterHandler,
+        heartbeat: DiarizerHeartbeatWriter,
     ) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(dead_letters.run(self._stop_fetching))
+            beating = tg.create_task(heartbeat.run())
             self._jobs = tg.create_task(self._feed(runner, sub))
+            await asyncio.wait({self._jobs})  # ends however the job loop ends (stop() may cancel a stuck one)
+            # No more jobs: the heartbeat stops and its key goes, so /health drops this worker at once.
+            beating.cancel()
+        await heartbeat.remove()
 
     async def _feed(self, runner: DiarizationRunner, sub: JetStreamContext.PullSubscription) -> None:
         """One job at a time until the worker stops fetching."""

@@ -188,6 +188,22 @@ async def workers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
     )
 
 
+async def diarizers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
+    """The diarization workers' heartbeats bucket, created if missing (by the diarization workers; the gateway only
+    reads it): kept like the workers bucket, with the same TTL."""
+    return await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.DIARIZERS_BUCKET,
+            description="Diarization worker heartbeats",
+            history=1,
+            ttl=settings.worker_heartbeat_ttl_s,
+            storage=api.StorageType.MEMORY if settings.replicas == 1 else api.StorageType.FILE,
+            replicas=settings.replicas,
+        ),
+    )
+
+
 async def _create_or_update(js: JetStreamContext, config: api.StreamConfig) -> None:
     try:
         await js.add_stream(config)

@@ -6,7 +6,7 @@ from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, Segme
 from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, SpeakerTime, WebhookState, Word
 from schemas.state import JobRecord
 from schemas.submit import DecodeOptions, DiarizationMessage, JobMessage, Task
-from schemas.workers import DeviceInfo, WorkerHeartbeat
+from schemas.workers import DeviceInfo, DiarizerHeartbeat, WorkerHeartbeat
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -14,6 +14,7 @@ __all__ = [
     "DecodeOptions",
     "DeviceInfo",
     "DiarizationMessage",
+    "DiarizerHeartbeat",
     "InvalidJobNotice",
     "Job",
     "JobMessage",

@@ -11,7 +11,7 @@ from schemas.job import Job, Segment
 from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import IdempotencyRecord, JobRecord
 from schemas.submit import DiarizationMessage, JobMessage
-from schemas.workers import WorkerHeartbeat
+from schemas.workers import DiarizerHeartbeat, WorkerHeartbeat
 
 T = TypeVar("T")
 
@@ -23,6 +23,7 @@ _live_event: Final = msgspec.json.Decoder(LiveEvent)
 _terminal_event: Final = msgspec.json.Decoder(TerminalEvent)
 _cancel: Final = msgspec.json.Decoder(CancelRequest)
 _heartbeat: Final = msgspec.json.Decoder(WorkerHeartbeat)
+_diarizer_heartbeat: Final = msgspec.json.Decoder(DiarizerHeartbeat)
 _segments: Final = msgspec.json.Decoder(list[Segment])
 _job: Final = msgspec.json.Decoder(Job)
 _invalid: Final = msgspec.json.Decoder(InvalidJobNotice)
@@ -70,6 +71,10 @@ def decode_cancel(data: bytes) -> CancelRequest:
 
 def decode_heartbeat(data: bytes) -> WorkerHeartbeat:
     return _decoding(_heartbeat, "worker heartbeat", data)
+
+
+def decode_diarizer_heartbeat(data: bytes) -> DiarizerHeartbeat:
+    return _decoding(_diarizer_heartbeat, "diarizer heartbeat", data)
 
 
 def decode_segments(data: bytes) -> list[Segment]:

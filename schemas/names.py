@@ -198,6 +198,8 @@ def status_list_subject(tenant: str, status: str) -> str:
 # Key-value buckets.
 JOBS_BUCKET: Final = "jetscribe_jobs"
 WORKERS_BUCKET: Final = "jetscribe_workers"
+DIARIZERS_BUCKET: Final = "jetscribe_diarizers"
+"""Heartbeats of the diarization workers (`schemas.DiarizerHeartbeat`), one key per worker id, with a TTL."""
 IDEMPOTENCY_BUCKET: Final = "jetscribe_idempotency"
 JOB_LIST_BUCKET: Final = "jetscribe_job_list"
 """Job id → where the job sits in the job-list streams (its `JobListPlace`)."""

@@ -1,23 +1,23 @@
-"""Diarization-stage fixtures: a two-voice conversation on disk, the speaker encoder loaded once, diarization
-workers on demand."""
+"""Diarization-stage fixtures: the speaker encoder loaded once, diarization workers on demand, a gateway for what
+HTTP shows of the stage (the two-voice `conversation_wav` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import msgspec
-import numpy as np
 import pytest
 from nats.aio.client import Client
 
 from diarization import DiarizationWorker
 from diarizer import Diarizer
+from gateway.main import GatewayServer
 from jetscribe.config import Settings
-from tests.diarizer.conversations import SAMPLE_RATE, converse, round_robin
+from jetscribe.topology import ensure_topology
 
 StartDiarizer = Callable[..., contextlib.AbstractAsyncContextManager[DiarizationWorker]]
 
@@ -25,20 +25,6 @@ StartDiarizer = Callable[..., contextlib.AbstractAsyncContextManager[Diarization
 @pytest.fixture(scope="session")
 def diarizer() -> Diarizer:
     return Diarizer.load()
-
-
-@pytest.fixture(scope="session")
-def conversation_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two espeak-ng voices (en-us, en+f3) taking six turns of 3–6 s, as 16-bit 16 kHz mono WAV (about 30 s)."""
-    conversation = converse(round_robin(2, 6, first_sentence=2))
-    path = tmp_path_factory.mktemp("conversations") / "two_speakers.wav"
-    pcm = (np.clip(conversation.samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture
@@ -58,3 +44,14 @@ def start_diarizer(settings: Settings, nc: Client, diarizer: Diarizer) -> StartD
             yield running
 
     return start
+
+
+@pytest.fixture
+async def http(settings: Settings, nc: Client) -> AsyncIterator[aiohttp.ClientSession]:
+    """A gateway on the test's settings and nats-server, and a client session for it."""
+    topology = await ensure_topology(nc.jetstream(), settings)
+    async with (
+        GatewayServer(settings, nc, topology) as server,
+        aiohttp.ClientSession(base_url=server.url) as session,
+    ):
+        yield session

@@ -17,6 +17,7 @@ from schemas import (
     DecodeOptions,
     DeviceInfo,
     DiarizationMessage,
+    DiarizerHeartbeat,
     InvalidJobNotice,
     Job,
     JobMessage,
@@ -34,6 +35,7 @@ from schemas import (
 from schemas.codec import (
     decode_cancel,
     decode_diarization_message,
+    decode_diarizer_heartbeat,
     decode_heartbeat,
     decode_idempotency_record,
     decode_invalid_notice,
@@ -141,6 +143,20 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
             sent_at=NOW,
         ),
         decode_heartbeat,
+    ),
+    DiarizerHeartbeat: (
+        DiarizerHeartbeat(
+            worker_id="cpu-1-77-abc123-diarizer",
+            host="cpu-1",
+            pid=77,
+            encoder="resemblyzer-ge2e-0.1.4",
+            current_jobs=["job-1"],
+            jobs_done=3,
+            started_at=NOW,
+            uptime_s=40.0,
+            sent_at=NOW,
+        ),
+        decode_diarizer_heartbeat,
     ),
     JobListEntry: (JobListEntry(job_id="job-1"), decode_list_entry),
     JobListPlace: (
