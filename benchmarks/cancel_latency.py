@@ -25,12 +25,12 @@ from benchmarks.report import table
 from benchmarks.worker_memory import MODELS, speech_loop
 from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.models.store import resolve_model
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import Samples
+from jetscribe.stage.errors import JobAbortedError
 from schemas import DecodeOptions
 from worker import engine as engine_module
-from worker.abort import AbortSignal
-from worker.decode import Samples
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
-from worker.errors import JobAbortedError
 
 
 class WholeFileEngine(WhisperEngine):

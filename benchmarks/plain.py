@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from jetscribe.ffmpeg import ffmpeg_binary
+from jetscribe.stage.abort import AbortSignal
 from schemas import DecodeOptions, Task
-from worker.abort import AbortSignal
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
 

@@ -41,10 +41,10 @@ import numpy as np
 
 from benchmarks.report import machine
 from benchmarks.service import model_path
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import SAMPLE_RATE, Samples, decode_file
 from schemas import DecodeOptions, Segment
 from tests.worker import recordings
-from worker.abort import AbortSignal
-from worker.decode import SAMPLE_RATE, Samples, decode_file
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
 
 FIXTURES: Final = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "audio"

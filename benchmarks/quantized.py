@@ -40,8 +40,8 @@ TYPES: Final = ("q8_0", "q5_0")
 
 def measure(model: Path, samples_dir: Path, threads: int) -> dict[str, object]:
     """Run in a fresh process: load `model`, transcribe every clip once; times, transcripts, peak RSS."""
+    from jetscribe.stage.abort import AbortSignal
     from schemas import DecodeOptions
-    from worker.abort import AbortSignal
     from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
     start = time.perf_counter()

@@ -61,12 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jetscribe", description=__doc__)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run everything: embedded NATS (unless configured), gateway, worker")
+    serve = commands.add_parser(
+        "serve", help="run everything: embedded NATS (unless configured), gateway, worker, diarizer"
+    )
     serve.set_defaults(run=_serve)
     gateway = commands.add_parser("gateway", help="run the HTTP gateway")
     gateway.set_defaults(run=_gateway)
     worker = commands.add_parser("worker", help="run a transcription worker")
     worker.set_defaults(run=_worker)
+    diarizer = commands.add_parser("diarizer", help="run a diarization worker (the speaker stage of `diarize` jobs)")
+    diarizer.set_defaults(run=_diarizer)
 
     models = commands.add_parser("models", help="import, download and list Whisper models")
     model_commands = models.add_subparsers(title="model commands", metavar="COMMAND", required=True)
@@ -126,6 +130,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker.main import run_worker
 
     asyncio.run(run_worker(settings))
+    return 0
+
+
+def _diarizer(args: argparse.Namespace, settings: Settings) -> int:
+    from diarization.main import run_diarizer
+
+    asyncio.run(run_diarizer(settings))
     return 0
 
 

@@ -1,6 +1,6 @@
 """`jetscribe serve`: the whole service on one machine — NATS (embedded unless configured), the gateway in this
-process, and the worker in a child process (`cli.supervisor`) that is restarted if it dies, so a worker that
-runs out of memory never takes the gateway or the embedded nats-server with it."""
+process, and the worker and the diarization worker each in a child process (`cli.supervisor`) that is restarted if
+it dies, so a worker that runs out of memory never takes the gateway or the embedded nats-server with it."""
 
 from __future__ import annotations
 
@@ -89,6 +89,8 @@ async def serve(settings: Settings) -> None:
         stack.push_async_callback(close_connection, nc)
         topology = await ensure_topology(nc.jetstream(), settings)
         worker = await stack.enter_async_context(WorkerSupervisor(settings, url, stopping))
+        # Diarization (jobs with `diarize`) in a process of its own too: CPU work that never holds a Whisper slot.
+        await stack.enter_async_context(WorkerSupervisor(settings, url, stopping, command="diarizer"))
         gateway = await stack.enter_async_context(GatewayServer(gateway_settings, nc, topology))
         log.info("jetscribe is ready at %s (API docs at %s/docs); Ctrl-C stops it", gateway.url, gateway.url)
         await stopping.wait()

@@ -53,7 +53,9 @@ class WorkerSupervisor:
     the child too, and it may exit before serve gets to stop it.
     """
 
-    def __init__(self, settings: Settings, nats_url: str, stopping: asyncio.Event) -> None:
+    def __init__(self, settings: Settings, nats_url: str, stopping: asyncio.Event, *, command: str = "worker") -> None:
+        """`command`: the `jetscribe` command the child runs, `worker` or `diarizer`."""
+        self._command = command
         self._settings = settings
         self._nats_url = nats_url
         self._serve_stopping = stopping
@@ -98,11 +100,11 @@ class WorkerSupervisor:
         while not self._stopping.is_set():
             started = loop.time()
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "worker", env=self._environment(), stdin=asyncio.subprocess.DEVNULL,
+                sys.executable, "-m", "cli", self._command, env=self._environment(), stdin=asyncio.subprocess.DEVNULL,
                 preexec_fn=_death_signal(),
             )  # fmt: skip
             self.starts += 1
-            log.info("worker process %d started", self._process.pid)
+            log.info("%s process %d started", self._command, self._process.pid)
             code = await self._wait(self._process)
             if self._stopping.is_set() or self._serve_stopping.is_set():
                 log.info("worker process %d exited with status %d", self._process.pid, code)

@@ -71,6 +71,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     decoding.add_argument(
         "--vad", action=argparse.BooleanOptionalAction, help="voice activity detection (default: the service's)"
     )
+    speakers = parser.add_argument_group("speakers (the diarization stage: docs/diarization.md)")
+    speakers.add_argument(
+        "--diarize", action="store_true", help="label every segment and word with its speaker (SPEAKER_00, …)"
+    )
+    speakers.add_argument("--speakers", type=int, metavar="N", help="exactly N speakers, 1–32 (implies --diarize)")
+    speakers.add_argument("--min-speakers", type=int, metavar="N", help="at least N speakers (implies --diarize)")
+    speakers.add_argument("--max-speakers", type=int, metavar="N", help="at most N speakers (implies --diarize)")
     parser.set_defaults(run_client=run)
 
 
@@ -82,7 +89,13 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         "languages": [code.strip() for code in args.languages.split(",") if code.strip()] if args.languages else None,
         "audio_stream": args.audio_stream,
         "vad": args.vad,
+        "num_speakers": args.speakers,
+        "min_speakers": args.min_speakers,
+        "max_speakers": args.max_speakers,
     }
+    # A speaker count is only meaningful with diarization: asking for one asks for it.
+    if args.diarize or any(chosen[name] is not None for name in ("num_speakers", "min_speakers", "max_speakers")):
+        chosen["diarize"] = True
     try:
         return msgspec.convert({k: v for k, v in chosen.items() if v is not None}, DecodeOptions)
     except msgspec.ValidationError as exc:

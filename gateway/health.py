@@ -2,8 +2,9 @@
 
 All four are served without an API key (`gateway.auth.OPEN_PATHS`), so orchestrators and scrapers
 need none. `/health`'s detail (worker hosts, pids, running job ids, GPUs, models, queue depth, the
-reasons it is degraded) is for operators: with API keys configured a caller without a key gets only
-`{"status"}` and the same status code; a caller presenting a key that is not valid gets 401.
+diarization stage's workers and queue, the reasons it is degraded) is for operators: with API keys
+configured a caller without a key gets only `{"status"}` and the same status code; a caller
+presenting a key that is not valid gets 401.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from nats.errors import Error as NatsError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import keys
+from gateway.diarization import diarization_stage
 from gateway.errors import UnauthorizedError
 from gateway.joblist.counts import jobs_by_tenant
 from gateway.models import ModelReport, model_report
 from schemas import JobStatus, encode, names
-from schemas.api import ErrorBody, Health, HealthSummary
+from schemas.api import DiarizationStage, ErrorBody, Health, HealthSummary
 
 log = logging.getLogger(__name__)
 
 NATS_QUERY_TIMEOUT_S: Final = 3.0
-TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running")
+TENANT_GAUGED: Final[tuple[JobStatus, ...]] = ("queued", "running", "diarizing")
 
 
 def may_see_detail(request: web.Request) -> bool:
@@ -51,7 +53,8 @@ def may_see_detail(request: web.Request) -> bool:
 
 
 async def health(request: web.Request) -> web.Response:
-    """NATS connectivity, queue depth, models and live workers; 503 when NATS is down or no worker is alive.
+    """NATS connectivity, queue depth, models, live workers and the diarization stage; 503 when NATS is down, no
+    worker is alive, or transcribed jobs wait for diarization with no diarization worker alive.
 
     The detail needs a key when keys are configured (`may_see_detail`); without one the body is
     `HealthSummary`, with the same status code.
@@ -61,16 +64,18 @@ async def health(request: web.Request) -> web.Response:
     nc = app[keys.NC]
     problems: list[str] = []
     report: ModelReport | None = None
+    stage: DiarizationStage | None = None
     if not nc.is_connected:
         problems.append("not connected to NATS")
     else:
         try:
             async with asyncio.timeout(2 * NATS_QUERY_TIMEOUT_S):
                 report = await model_report(app)
+                stage = await diarization_stage(app[keys.JS])
         except (NatsError, TimeoutError) as exc:
             problems.append(f"NATS did not answer: {exc!r}")
         else:
-            problems += model_problems(report)
+            problems += model_problems(report) + diarization_problems(stage)
     if report is not None:
         app[keys.METRICS].observe(report)
     status = "degraded" if problems else "ok"
@@ -81,6 +86,7 @@ async def health(request: web.Request) -> web.Response:
             queue=report.queue if report else None,
             workers=report.workers if report else [],
             models=report.models if report else [],
+            diarization=stage,
             problems=problems,
         )
         if detail
@@ -106,6 +112,16 @@ def model_problems(report: ModelReport) -> list[str]:
                 "is not declared"
             )
     return problems
+
+
+def diarization_problems(stage: DiarizationStage) -> list[str]:
+    """Transcribed jobs that wait for diarization while no diarization worker is alive to take them."""
+    if stage.queue.pending and not stage.diarizers:
+        return [
+            f"{stage.queue.pending} job(s) wait for diarization and no diarization worker is alive (no heartbeat in "
+            f"the {names.DIARIZERS_BUCKET} bucket): run `jetscribe diarizer`"
+        ]
+    return []
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -221,7 +221,7 @@ async def cancel(app: web.Application, job_id: str, caller: Caller) -> JobStatus
         seen.append(record.status)
         if record.status == "queued":
             return msgspec.structs.replace(record, status="cancelled", completed_at=now, error="cancelled by request")
-        if record.status == "running":
+        if record.status in ("running", "diarizing"):
             return msgspec.structs.replace(record, cancel_requested=True)
         return None
 
@@ -231,13 +231,13 @@ async def cancel(app: web.Application, job_id: str, caller: Caller) -> JobStatus
     if was == "queued":
         await _list_cancelled(app, changed)
         await _announce_cancelled(app, after, now)
-    elif was == "running":
+    elif was in ("running", "diarizing"):
         cancel_request = CancelRequest(job_id=job_id, requested_at=now)
         await app[keys.NC].publish(names.cancel_subject(job_id), encode(cancel_request))
         await app[keys.NC].flush()
     else:
         raise StateConflictError(
-            f"job {job_id} has already finished ({after.status}); only queued or running jobs cancel"
+            f"job {job_id} has already finished ({after.status}); only queued, running or diarizing jobs cancel"
         )
     log.info("job %s: cancelled while %s", job_id, was)
     return was

@@ -6,6 +6,11 @@ subtitle rule; a longer stretch starts a new cue). Segments without text make no
 (`&`, `<`, `>` as character references, W3C WebVTT §4.2.2: a bare `<` opens a tag, and `-->` would end the cue
 text's line as a timing line). TSV is whisper.cpp's and OpenAI Whisper's `tsv` writer: a `start end text` header,
 times in integer milliseconds, tabs and line breaks in the text turned into spaces.
+
+A diarized transcript (segments with a `speaker`) shows who speaks: a WebVTT cue opens with a voice span
+`<v SPEAKER_00>` (W3C WebVTT §4.2.2, "cue voice span"), an SRT cue with `[SPEAKER_00] ` (SRT has no voice tag),
+plain text gives one paragraph per turn (consecutive segments of one speaker) as `SPEAKER_00: text`, TSV gains a
+`speaker` column, JSON carries the `speaker` fields of segments and words.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Cue:
     start: float
     end: float
     lines: list[str]
+    speaker: str | None = None
 
 
 def timestamp(seconds: float, separator: str) -> str:
@@ -100,7 +106,7 @@ def _split(segment: Segment, words: list[Word], layout: CueLayout) -> list[Cue]:
     # The segment's own bounds hold the first and last cue (words may start after it begins).
     cues[0] = Cue(segment.start, cues[0].end, cues[0].lines)
     cues[-1] = Cue(cues[-1].start, max(cues[-1].start, segment.end), cues[-1].lines)
-    return cues
+    return [Cue(c.start, c.end, c.lines, segment.speaker) for c in cues]
 
 
 def cues(segments: list[Segment], layout: CueLayout = CueLayout()) -> list[Cue]:
@@ -116,7 +122,8 @@ def cues(segments: list[Segment], layout: CueLayout = CueLayout()) -> list[Cue]:
                 _split(segment, [Word(w.start, w.end, _one_line(w.word), w.probability) for w in words], layout)
             )
         else:
-            found.append(Cue(segment.start, segment.end, _wrap(text.split(" "), " ", layout.max_line_chars)))
+            lines = _wrap(text.split(" "), " ", layout.max_line_chars)
+            found.append(Cue(segment.start, segment.end, lines, segment.speaker))
     return found
 
 
@@ -125,12 +132,35 @@ def escape_vtt(text: str) -> str:
 
 
 def to_txt(segments: list[Segment]) -> str:
-    return "".join(f"{text}\n" for s in segments if (text := s.text.strip()))
+    """One line per segment; with speakers, one line per turn, `SPEAKER_00: text`."""
+    spoken = [(s.speaker, text) for s in segments if (text := s.text.strip())]
+    if not any(speaker for speaker, _ in spoken):
+        return "".join(f"{text}\n" for _, text in spoken)
+    turns: list[tuple[str | None, list[str]]] = []
+    for speaker, text in spoken:
+        if turns and turns[-1][0] == speaker:
+            turns[-1][1].append(text)
+        else:
+            turns.append((speaker, [text]))
+    return "".join(f"{speaker}: {' '.join(texts)}\n" if speaker else f"{' '.join(texts)}\n" for speaker, texts in turns)
+
+
+def _srt_lines(cue: Cue) -> list[str]:
+    if cue.speaker is None or not cue.lines:
+        return cue.lines
+    return [f"[{cue.speaker}] {cue.lines[0]}", *cue.lines[1:]]
+
+
+def _vtt_lines(cue: Cue) -> list[str]:
+    lines = [escape_vtt(line) for line in cue.lines]
+    if cue.speaker is None or not lines:
+        return lines
+    return [f"<v {escape_vtt(cue.speaker)}>{lines[0]}", *lines[1:]]
 
 
 def to_srt(segments: list[Segment], layout: CueLayout = CueLayout()) -> str:
     blocks = [
-        f"{n}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n" + "".join(f"{line}\n" for line in c.lines)
+        f"{n}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n" + "".join(f"{line}\n" for line in _srt_lines(c))
         for n, c in enumerate(cues(segments, layout), start=1)
     ]
     return "\n".join(blocks)
@@ -138,18 +168,20 @@ def to_srt(segments: list[Segment], layout: CueLayout = CueLayout()) -> str:
 
 def to_vtt(segments: list[Segment], layout: CueLayout = CueLayout()) -> str:
     blocks = [
-        f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n"
-        + "".join(f"{escape_vtt(line)}\n" for line in c.lines)
+        f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n" + "".join(f"{line}\n" for line in _vtt_lines(c))
         for c in cues(segments, layout)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def to_tsv(segments: list[Segment]) -> str:
-    rows = [
-        f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{text}\n" for s in segments if (text := _one_line(s.text))
-    ]
-    return "start\tend\ttext\n" + "".join(rows)
+    """whisper.cpp's columns; a diarized transcript has a `speaker` column before `text`."""
+    spoken = [(s, text) for s in segments if (text := _one_line(s.text))]
+    if not any(s.speaker for s, _ in spoken):
+        rows = [f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{text}\n" for s, text in spoken]
+        return "start\tend\ttext\n" + "".join(rows)
+    rows = [f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{s.speaker or ''}\t{text}\n" for s, text in spoken]
+    return "start\tend\tspeaker\ttext\n" + "".join(rows)
 
 
 def render(segments: list[Segment], fmt: TranscriptFormat, layout: CueLayout = CueLayout()) -> bytes:

@@ -12,8 +12,8 @@ JetscribeError
 ├── ObjectCorruptError       an object-store object's chunks are missing or do not match its size or digest
 └── DirectGetError           a stream refused a Direct Get read (not allowed on it, or a malformed request)
 
-The gateway (`gateway.errors`), the worker (`worker.errors`) and the diarizer (`diarizer.errors`) derive their own
-trees from `JetscribeError`.
+The gateway (`gateway.errors`), the stage workers (`jetscribe.stage.errors`, with the whisper worker's leaves in
+`worker.errors`) and the diarizer (`diarizer.errors`) derive their own trees from `JetscribeError`.
 """
 
 

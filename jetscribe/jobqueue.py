@@ -43,6 +43,22 @@ def model_consumer_config(settings: Settings, model: str) -> api.ConsumerConfig:
     )
 
 
+def diarizers_consumer_config(settings: Settings) -> api.ConsumerConfig:
+    """The durable consumer shared by every diarization worker: the same deliveries, ack deadline and back-off as a
+    model's consumer (a diarization worker keeps its job alive with in_progress() too)."""
+    backoff = [settings.ack_wait_s * 2**attempt for attempt in range(settings.max_deliver - 1)]
+    return api.ConsumerConfig(
+        durable_name=names.DIARIZERS_CONSUMER,
+        description="Diarization workers",
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        backoff=backoff or None,
+        max_ack_pending=MAX_ACK_PENDING,
+    )
+
+
 def router_consumer_config(settings: Settings) -> api.ConsumerConfig:
     """The durable consumer of `jetscribe.jobs.submit`, shared by the routers of every worker."""
     return api.ConsumerConfig(

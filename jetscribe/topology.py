@@ -56,6 +56,16 @@ def stream_configs(settings: Settings) -> list[api.StreamConfig]:
             num_replicas=replicas,
         ),
         api.StreamConfig(
+            name=names.DIARIZE_STREAM,
+            description="Transcribed jobs waiting for the diarization stage",
+            subjects=list(names.DIARIZE_STREAM_SUBJECTS),
+            retention=api.RetentionPolicy.WORK_QUEUE,
+            storage=api.StorageType.FILE,
+            max_msg_size=MAX_JOB_MESSAGE_BYTES + MAX_JOB_MESSAGE_BYTES // 4,
+            duplicate_window=settings.dedupe_window_s,
+            num_replicas=replicas,
+        ),
+        api.StreamConfig(
             name=names.EVENTS_STREAM,
             description="Terminal job events (completed, failed, cancelled)",
             subjects=list(names.EVENTS_STREAM_SUBJECTS),
@@ -170,6 +180,22 @@ async def workers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
         api.KeyValueConfig(
             bucket=names.WORKERS_BUCKET,
             description="Worker heartbeats",
+            history=1,
+            ttl=settings.worker_heartbeat_ttl_s,
+            storage=api.StorageType.MEMORY if settings.replicas == 1 else api.StorageType.FILE,
+            replicas=settings.replicas,
+        ),
+    )
+
+
+async def diarizers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
+    """The diarization workers' heartbeats bucket, created if missing (by the diarization workers; the gateway only
+    reads it): kept like the workers bucket, with the same TTL."""
+    return await _key_value(
+        js,
+        api.KeyValueConfig(
+            bucket=names.DIARIZERS_BUCKET,
+            description="Diarization worker heartbeats",
             history=1,
             ttl=settings.worker_heartbeat_ttl_s,
             storage=api.StorageType.MEMORY if settings.replicas == 1 else api.StorageType.FILE,

@@ -3,16 +3,18 @@
 from schemas.codec import encode
 from schemas.errors import SchemaError
 from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, SegmentEvent, TerminalEvent
-from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState, Word
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, SpeakerTime, WebhookState, Word
 from schemas.state import JobRecord
-from schemas.submit import DecodeOptions, JobMessage, Task
-from schemas.workers import DeviceInfo, WorkerHeartbeat
+from schemas.submit import DecodeOptions, DiarizationMessage, JobMessage, Task
+from schemas.workers import DeviceInfo, DiarizerHeartbeat, WorkerHeartbeat
 
 __all__ = [
     "TERMINAL_STATUSES",
     "CancelRequest",
     "DecodeOptions",
     "DeviceInfo",
+    "DiarizationMessage",
+    "DiarizerHeartbeat",
     "InvalidJobNotice",
     "Job",
     "JobMessage",
@@ -23,6 +25,7 @@ __all__ = [
     "SchemaError",
     "Segment",
     "SegmentEvent",
+    "SpeakerTime",
     "Task",
     "TerminalEvent",
     "WebhookState",

@@ -5,7 +5,7 @@ from typing import Any
 import msgspec
 
 from schemas.job import Job
-from schemas.workers import WorkerHeartbeat
+from schemas.workers import DiarizerHeartbeat, WorkerHeartbeat
 
 
 class JobAccepted(msgspec.Struct):
@@ -70,6 +70,16 @@ class ModelList(msgspec.Struct, kw_only=True):
     """The model of a job that names none."""
 
 
+class DiarizationStage(msgspec.Struct, kw_only=True):
+    """The diarization stage (jobs with `diarize`, after transcription) in `/health`."""
+
+    diarizers: list[DiarizerHeartbeat]
+    """The live diarization workers (heartbeats in the `jetscribe_diarizers` bucket)."""
+    queue: QueueDepth
+    """`pending`: transcribed jobs waiting for a diarization worker; `in_flight`: jobs being diarized. Together, the
+    jobs whose status is `diarizing`."""
+
+
 class Health(msgspec.Struct, kw_only=True):
     status: str
     """`ok`, or `degraded` with the reason in `problems`."""
@@ -78,6 +88,8 @@ class Health(msgspec.Struct, kw_only=True):
     """Every model's queue together, and jobs not yet routed to a model."""
     workers: list[WorkerHeartbeat]
     models: list[ModelStatus] = []
+    diarization: DiarizationStage | None = None
+    """The diarization stage; null when NATS did not answer."""
     problems: list[str] = []
 
 

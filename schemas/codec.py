@@ -10,8 +10,8 @@ from schemas.events import CancelRequest, InvalidJobNotice, LiveEvent, TerminalE
 from schemas.job import Job, Segment
 from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import IdempotencyRecord, JobRecord
-from schemas.submit import JobMessage
-from schemas.workers import WorkerHeartbeat
+from schemas.submit import DiarizationMessage, JobMessage
+from schemas.workers import DiarizerHeartbeat, WorkerHeartbeat
 
 T = TypeVar("T")
 
@@ -23,6 +23,7 @@ _live_event: Final = msgspec.json.Decoder(LiveEvent)
 _terminal_event: Final = msgspec.json.Decoder(TerminalEvent)
 _cancel: Final = msgspec.json.Decoder(CancelRequest)
 _heartbeat: Final = msgspec.json.Decoder(WorkerHeartbeat)
+_diarizer_heartbeat: Final = msgspec.json.Decoder(DiarizerHeartbeat)
 _segments: Final = msgspec.json.Decoder(list[Segment])
 _job: Final = msgspec.json.Decoder(Job)
 _invalid: Final = msgspec.json.Decoder(InvalidJobNotice)
@@ -31,6 +32,7 @@ _health: Final = msgspec.json.Decoder(Health)
 _list_entry: Final = msgspec.json.Decoder(JobListEntry)
 _list_place: Final = msgspec.json.Decoder(JobListPlace)
 _idempotency: Final = msgspec.json.Decoder(IdempotencyRecord)
+_diarization: Final = msgspec.json.Decoder(DiarizationMessage)
 
 
 def encode(message: msgspec.Struct | list[Segment]) -> bytes:
@@ -71,6 +73,10 @@ def decode_heartbeat(data: bytes) -> WorkerHeartbeat:
     return _decoding(_heartbeat, "worker heartbeat", data)
 
 
+def decode_diarizer_heartbeat(data: bytes) -> DiarizerHeartbeat:
+    return _decoding(_diarizer_heartbeat, "diarizer heartbeat", data)
+
+
 def decode_segments(data: bytes) -> list[Segment]:
     return _decoding(_segments, "transcript", data)
 
@@ -101,3 +107,7 @@ def decode_health(data: bytes) -> Health:
 
 def decode_idempotency_record(data: bytes) -> IdempotencyRecord:
     return _decoding(_idempotency, "idempotency record", data)
+
+
+def decode_diarization_message(data: bytes) -> DiarizationMessage:
+    return _decoding(_diarization, "diarization message", data)

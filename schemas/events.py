@@ -16,7 +16,8 @@ class ProgressEvent(msgspec.Struct, kw_only=True, tag_field="type", tag="progres
     job_id: str
     seq: int
     percent: int
-    stage: Literal["queued", "fetching", "decoding", "transcribing", "finishing"]
+    stage: Literal["queued", "fetching", "decoding", "transcribing", "finishing", "diarizing"]
+    """`diarizing`: the diarization stage of a job with `diarize` (its `percent` runs 0–100 again)."""
 
 
 class SegmentEvent(msgspec.Struct, kw_only=True, tag_field="type", tag="segment"):

@@ -15,11 +15,12 @@ from schemas.events import CancelRequest, InvalidJobNotice, ProgressEvent, Segme
 from schemas.job import Job
 from schemas.joblist import JobListEntry, JobListPlace
 from schemas.state import IdempotencyRecord, JobRecord
-from schemas.submit import JobMessage
-from schemas.workers import WorkerHeartbeat
+from schemas.submit import DiarizationMessage, JobMessage
+from schemas.workers import DiarizerHeartbeat, WorkerHeartbeat
 
 MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     JobMessage,
+    DiarizationMessage,
     Job,
     JobRecord,
     ProgressEvent,
@@ -28,6 +29,7 @@ MESSAGES: Final[tuple[type[msgspec.Struct], ...]] = (
     CancelRequest,
     InvalidJobNotice,
     WorkerHeartbeat,
+    DiarizerHeartbeat,
     JobListEntry,
     JobListPlace,
     IdempotencyRecord,

@@ -8,7 +8,8 @@ import msgspec
 from schemas.names import DEFAULT_TENANT
 from schemas.submit import Task
 
-JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "diarizing", "done", "failed", "cancelled"]
+"""`diarizing`: transcribed, waiting for or in the diarization stage (jobs with the `diarize` option only)."""
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"done", "failed", "cancelled"})
 
 
@@ -18,6 +19,8 @@ class Word(msgspec.Struct, frozen=True):
     end: float
     word: str
     probability: float
+    speaker: str | None = None
+    """Who said it (`SPEAKER_00`, …) in a job with `diarize`; null otherwise."""
 
 
 class Segment(msgspec.Struct, frozen=True):
@@ -42,6 +45,20 @@ class Segment(msgspec.Struct, frozen=True):
     """Temperature of the decoding this segment came from: the job's `temperature`, or higher after a fallback."""
     tokens: list[int] = []
     """Whisper token ids of the segment, time-stamp tokens included."""
+    speaker: str | None = None
+    """Who spoke it (`SPEAKER_00`, `SPEAKER_01`, …, numbered in the order first heard) in a job with `diarize`;
+    null otherwise. A Whisper segment in which the speaker changes is split there, so one segment has one speaker."""
+
+
+class SpeakerTime(msgspec.Struct, frozen=True, kw_only=True):
+    """One speaker of a diarized job and how much they spoke."""
+
+    speaker: str
+    """`SPEAKER_00`, `SPEAKER_01`, …: the label on that speaker's segments and words."""
+    speaking_time_s: float
+    """Total seconds of the speaker's turns."""
+    turns: int
+    """Stretches of speech by this speaker without another speaker in between."""
 
 
 class WebhookState(msgspec.Struct, kw_only=True):
@@ -98,3 +115,5 @@ class Job(msgspec.Struct, kw_only=True):
     language was given, or no speech was found."""
     tenant: str = DEFAULT_TENANT
     """The tenant the job belongs to (`default` while API keys are off)."""
+    speakers: list[SpeakerTime] | None = None
+    """The speakers found, in label order, once a job with `diarize` is done; null for other jobs."""

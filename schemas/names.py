@@ -97,6 +97,26 @@ def model_of_consumer(consumer: str) -> str | None:
     return model
 
 
+# The diarization stage: a job with `diarize`, once transcribed, waits in its own work-queue stream for a
+# diarization worker (`jetscribe diarizer`); every diarization worker shares one durable consumer.
+DIARIZE_STREAM: Final = "JETSCRIBE_DIARIZE"
+DIARIZE_STREAM_SUBJECTS: Final = ("jetscribe.diarize.>",)
+DIARIZERS_CONSUMER: Final = "diarizers"
+"""Durable consumer of `DIARIZE_STREAM`, shared by every diarization worker."""
+
+
+def diarize_subject(tenant: str | None = None) -> str:
+    """Where a transcribed job of `tenant` (None: `DEFAULT_TENANT`) waits for diarization:
+    `jetscribe.diarize.<tenant>`."""
+    return f"jetscribe.diarize.{tenant or DEFAULT_TENANT}"
+
+
+def diarize_msg_id(job_id: str) -> str:
+    """`Nats-Msg-Id` of a job's diarization message: one per job, so a whisper worker that publishes it again
+    (its delivery redelivered after a crash) queues it once."""
+    return f"{job_id}.diarize"
+
+
 # Terminal events (completed / failed / cancelled), kept for other systems to consume.
 EVENTS_STREAM: Final = "JETSCRIBE_EVENTS"
 EVENTS_STREAM_SUBJECTS: Final = ("jetscribe.events.>",)
@@ -119,11 +139,22 @@ def job_events_filter(job_id: str) -> str:
 # that failed validation, captured so a dead-letter handler can mark their jobs failed.
 DEADLETTER_STREAM: Final = "JETSCRIBE_DLQ"
 DEADLETTER_CONSUMER: Final = "deadletters"
+DIARIZE_DEADLETTER_CONSUMER: Final = "diarize-deadletters"
+"""Durable consumer of the diarization stage's MAX_DELIVERIES advisories, shared by every diarization worker."""
 INVALID_JOB_SUBJECT: Final = "jetscribe.deadletter.invalid"
 # Advisories of every consumer of the jobs stream: the router and each model's workers.
 MAX_DELIVERIES_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.*"
 TERMINATED_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{JOBS_STREAM}.*"
-DEADLETTER_STREAM_SUBJECTS: Final = (MAX_DELIVERIES_ADVISORY, TERMINATED_ADVISORY, INVALID_JOB_SUBJECT)
+# The diarization stage's consumer runs out of deliveries the same way.
+DIARIZE_MAX_DELIVERIES_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{DIARIZE_STREAM}.*"
+DIARIZE_TERMINATED_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{DIARIZE_STREAM}.*"
+DEADLETTER_STREAM_SUBJECTS: Final = (
+    MAX_DELIVERIES_ADVISORY,
+    TERMINATED_ADVISORY,
+    INVALID_JOB_SUBJECT,
+    DIARIZE_MAX_DELIVERIES_ADVISORY,
+    DIARIZE_TERMINATED_ADVISORY,
+)
 
 # Core (not persisted) subjects: frequent progress, and cancel requests for running jobs.
 PROGRESS_WILDCARD: Final = "jetscribe.progress.*"
@@ -167,6 +198,8 @@ def status_list_subject(tenant: str, status: str) -> str:
 # Key-value buckets.
 JOBS_BUCKET: Final = "jetscribe_jobs"
 WORKERS_BUCKET: Final = "jetscribe_workers"
+DIARIZERS_BUCKET: Final = "jetscribe_diarizers"
+"""Heartbeats of the diarization workers (`schemas.DiarizerHeartbeat`), one key per worker id, with a TTL."""
 IDEMPOTENCY_BUCKET: Final = "jetscribe_idempotency"
 JOB_LIST_BUCKET: Final = "jetscribe_job_list"
 """Job id → where the job sits in the job-list streams (its `JobListPlace`)."""

@@ -95,6 +95,31 @@ class VerboseTranscription(msgspec.Struct, kw_only=True, omit_defaults=True):
     usage: DurationUsage | msgspec.UnsetType = msgspec.UNSET
 
 
+class DiarizedSegment(msgspec.Struct, kw_only=True, tag_field="type", tag="transcript.text.segment"):
+    """One turn of `diarized_json` (OpenAI's `TranscriptionDiarizedSegment`): a Whisper segment, or the part of one
+    that one speaker said when the speaker changes inside it."""
+
+    id: str
+    """`seg_0`, `seg_1`, … in time order."""
+    start: float
+    end: float
+    text: str
+    speaker: str
+    """`A`, `B`, … in the order the speakers are first heard (OpenAI's labels without known speakers); the job
+    record's `SPEAKER_00`, `SPEAKER_01`, … in the same order."""
+
+
+class DiarizedTranscription(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`response_format=diarized_json` (OpenAI's `TranscriptionDiarized`)."""
+
+    task: Literal["transcribe"]
+    duration: float
+    """Seconds of audio."""
+    text: str
+    segments: list[DiarizedSegment]
+    usage: DurationUsage | msgspec.UnsetType = msgspec.UNSET
+
+
 class TextDeltaEvent(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="transcript.text.delta"):
     """`stream=true`: one per segment, as the worker finishes it (`type`: `transcript.text.delta`)."""
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, WebhookState
+from schemas.job import TERMINAL_STATUSES, Job, JobStatus, JobTimings, Segment, SpeakerTime, WebhookState
 from schemas.names import DEFAULT_TENANT
 from schemas.submit import DecodeOptions, JobMessage, Task
 
@@ -47,6 +47,8 @@ class JobRecord(msgspec.Struct, kw_only=True):
     """The uploaded file's name (or the last part of `audio_url`) as the gateway received it."""
     tenant: str = DEFAULT_TENANT
     """Whose job this is (the job message's `tenant`); records written before tenants existed are `default`'s."""
+    speakers: list[SpeakerTime] | None = None
+    """The speakers the diarization stage found (jobs with `diarize`, once done)."""
 
     @classmethod
     def queued(cls, message: JobMessage, *, created_at: datetime, filename: str | None = None) -> JobRecord:
@@ -91,6 +93,7 @@ class JobRecord(msgspec.Struct, kw_only=True):
             filename=self.filename,
             language_probability=self.language_probability,
             tenant=self.tenant,
+            speakers=self.speakers,
         )
 
 

@@ -32,6 +32,10 @@ TenantName = Annotated[
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
 
 
+MAX_SPEAKERS: Final = 32
+"""The most speakers a job may ask for (the diarizer's limit, `diarizer.options.LIMIT`)."""
+SpeakerNumber = Annotated[int, msgspec.Meta(ge=1, le=MAX_SPEAKERS)]
+
 LanguageCode = Annotated[str, msgspec.Meta(min_length=2, max_length=3, pattern="^[a-z]{2,3}$")]
 
 
@@ -91,12 +95,42 @@ class DecodeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """Which audio stream of the file to transcribe, counting audio streams from 0; null means the one ffmpeg
     chooses (the container's default stream)."""
 
+    # Speaker diarization: a stage of its own after transcription (docs/diarization.md).
+    diarize: bool = False
+    """Label every segment and word with its speaker (`SPEAKER_00`, …); the job passes through status `diarizing`
+    after transcription."""
+    num_speakers: SpeakerNumber | None = None
+    """The exact number of speakers, when known; null estimates it (needs `diarize`)."""
+    min_speakers: SpeakerNumber | None = None
+    """The fewest speakers to look for (needs `diarize`)."""
+    max_speakers: SpeakerNumber | None = None
+    """The most speakers to look for; null means up to 8 (needs `diarize`)."""
+
     def __post_init__(self) -> None:
         try:
             for language in self.languages or ():
                 check_language(language)
         except ValueError as exc:
             raise ValueError(f"`languages`: {exc}") from None
+        self._check_speakers()
+
+    def _check_speakers(self) -> None:
+        counts = {
+            "num_speakers": self.num_speakers,
+            "min_speakers": self.min_speakers,
+            "max_speakers": self.max_speakers,
+        }
+        given = [name for name, value in counts.items() if value is not None]
+        if given and not self.diarize:
+            raise ValueError(f"`{given[0]}`: speaker counts apply to diarization only; set `diarize` to true")
+        low, high = self.min_speakers, self.max_speakers
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"`min_speakers`: {low} is more than `max_speakers` ({high})")
+        if self.num_speakers is not None and not (low or 1) <= self.num_speakers <= (high or MAX_SPEAKERS):
+            raise ValueError(
+                f"`num_speakers`: {self.num_speakers} lies outside `min_speakers`..`max_speakers` "
+                f"({low or 1}..{high or MAX_SPEAKERS}); give `num_speakers` alone, or bounds that contain it"
+            )
 
 
 class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -142,3 +176,25 @@ class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             )
         if self.model is not None:
             model_token(self.model)
+
+
+class DiarizationMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A transcribed job waiting for the diarization stage, published by the whisper worker on
+    `jetscribe.diarize.<tenant>` (`schemas.names.diarize_subject`) with `Nats-Msg-Id: <job_id>.diarize`.
+
+    The audio (its object is kept until this stage ends) and the options come with the job message as it was
+    submitted; the transcript to label is the object `transcript_object` in `jetscribe_transcripts`.
+    """
+
+    job: JobMessage
+    transcript_object: str
+    """The Whisper transcript (JSON list of segments), without speakers."""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is not supported; this service understands {SCHEMA_VERSION}"
+            )
+        if not self.job.options.diarize:
+            raise ValueError("the job does not ask for `diarize`")

@@ -1,4 +1,5 @@
-"""Worker heartbeats, written every few seconds to the `jetscribe_workers` KV bucket (with a TTL)."""
+"""Worker heartbeats, written every few seconds to the `jetscribe_workers` KV bucket (with a TTL); the diarization
+workers' to `jetscribe_diarizers`."""
 
 from datetime import datetime
 from typing import Literal
@@ -47,6 +48,24 @@ class WorkerHeartbeat(msgspec.Struct, kw_only=True):
     """Slots of all its models together."""
     current_jobs: list[str]
     jobs_done: int
+    started_at: datetime
+    uptime_s: float
+    sent_at: datetime
+
+
+class DiarizerHeartbeat(msgspec.Struct, kw_only=True):
+    """A diarization worker (`jetscribe diarizer`), written every few seconds to the `jetscribe_diarizers` KV bucket
+    under its worker id; the bucket's TTL (`worker_heartbeat_ttl_s`) removes one that stops writing."""
+
+    worker_id: str
+    host: str
+    pid: int
+    encoder: str
+    """The speaker encoder it embeds voices with (`diarizer.SpeakerEncoder.name`)."""
+    current_jobs: list[str]
+    """The job it is diarizing now (one at a time), if any."""
+    jobs_done: int
+    """Jobs it has completed (status done)."""
     started_at: datetime
     uptime_s: float
     sent_at: datetime

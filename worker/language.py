@@ -14,8 +14,8 @@ from typing import Final
 import _pywhispercpp as pw
 import numpy as np
 
-from worker.decode import SAMPLE_RATE, Samples
-from worker.errors import RetryableError
+from jetscribe.stage.decode import SAMPLE_RATE, Samples
+from jetscribe.stage.errors import RetryableError
 
 WINDOW_S: Final = 30.0
 

@@ -26,9 +26,9 @@ from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
 from jetscribe.offer import OfferReader
+from jetscribe.stage.outcome import ensure_record, fail_job, reject_invalid
 from schemas import SchemaError, encode, names
 from schemas.codec import decode_job_message
-from worker.outcome import ensure_record, fail_job, reject_invalid
 
 log = logging.getLogger(__name__)
 

@@ -33,17 +33,18 @@ from nats.js.object_store import ObjectStore
 from jetscribe.config import Settings
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore, Transition
-from schemas import JobMessage, JobRecord, JobTimings, SchemaError, names
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.budget import AudioBudget
+from jetscribe.stage.decode import SAMPLE_RATE, decode_file, probe_duration
+from jetscribe.stage.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError
+from jetscribe.stage.fetch import AudioDownloader, fetch_object
+from jetscribe.stage.outcome import ensure_record, fail_job, publish_terminal, reject_invalid, release_audio, utcnow
+from jetscribe.stage.progress import ProgressReporter, first_seq
+from schemas import DiarizationMessage, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
-from worker.abort import AbortSignal
-from worker.budget import AudioBudget
 from worker.deadline import JobDeadline
-from worker.decode import SAMPLE_RATE, decode_file, probe_duration
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
-from worker.errors import BadAudioError, JobAbortedError, PermanentError, RetryableError, UnsupportedJobError
-from worker.fetch import AudioDownloader, fetch_object
-from worker.outcome import ensure_record, fail_job, publish_terminal, reject_invalid, release_audio, utcnow
-from worker.progress import ProgressReporter, first_seq
+from worker.errors import UnsupportedJobError
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,12 @@ class JobRunner:
                 f"{model!r}: publish it on {names.model_jobs_subject(message.model, message.tenant)} or on "
                 f"{names.JOBS_SUBJECT}"
             )
+        current = await self._store.require(job_id)
+        if current.record.status == "diarizing" and current.record.transcript_object is not None:
+            # Transcribed before, and this delivery not acked (a crash after the hand-off): hand off again, once.
+            await self._hand_to_diarization(message, current.record.transcript_object)
+            await msg.ack_sync()
+            return
         now = utcnow()
 
         def claim(record: JobRecord) -> JobRecord:
@@ -232,7 +239,7 @@ class JobRunner:
         transcription, timings = await self._transcribe(
             msg, message, slot, request, abort, on_engine, attempt=claimed.record.attempts
         )
-        await asyncio.shield(self._complete(msg, job_id, model, transcription, timings))
+        await asyncio.shield(self._complete(msg, message, model, transcription, timings))
 
     async def _keep_alive(self, msg: Msg, job_id: str, abort: AbortSignal) -> None:
         """Tell JetStream the job is alive; pick up a cancel recorded in KV while we are at it."""
@@ -352,21 +359,24 @@ class JobRunner:
     # Endings ------------------------------------------------------------------------------------
 
     async def _complete(
-        self, msg: Msg, job_id: str, model: str, transcription: Transcription, timings: JobTimings
+        self, msg: Msg, message: JobMessage, model: str, transcription: Transcription, timings: JobTimings
     ) -> None:
+        """Record the transcript: the job is done, or (with `diarize`) handed to the diarization stage."""
+        job_id = message.job_id
+        diarize = message.options.diarize
         transcript = await self._store.put_transcript(job_id, transcription.segments)
         now = utcnow()
 
         def finish(record: JobRecord) -> JobRecord:
             return msgspec.structs.replace(
                 record,
-                status="done",
-                progress=100,
+                status="diarizing" if diarize else "done",
+                progress=0 if diarize else 100,
                 error=None,
                 duration_secs=transcription.duration_secs,
                 detected_language=transcription.language,
                 language_probability=transcription.language_probability,
-                completed_at=now,
+                completed_at=None if diarize else now,
                 model=model,
                 transcript_object=transcript,
                 timings=timings,
@@ -376,10 +386,25 @@ class JobRunner:
         if after.record.transcript_object != transcript:
             # Cancelled (or finished elsewhere) at the last moment: the result is discarded.
             await self._store.delete_transcript(transcript)
-        elif after.record.status == "done" and after.record.worker_id == self._worker_id:
+        elif after.record.worker_id == self._worker_id and after.record.status in ("done", "diarizing"):
             self.jobs_done[model] += 1
-        await publish_terminal(self._js, after.record)
+        if after.record.status == "diarizing":
+            # Published after the record says `diarizing`, so a diarization worker never finds it `running`; the
+            # message id makes a publish repeated after a crash (this delivery redelivered) count once.
+            await self._hand_to_diarization(message, transcript)
+        else:
+            await publish_terminal(self._js, after.record)
         await msg.ack_sync()
+
+    async def _hand_to_diarization(self, message: JobMessage, transcript: str) -> None:
+        """Queue a transcribed job for the diarization stage (deduplicated per job by its message id)."""
+        handoff = DiarizationMessage(job=message, transcript_object=transcript)
+        await self._js.publish(
+            names.diarize_subject(message.tenant),
+            encode(handoff),
+            headers={names.MSG_ID_HEADER: names.diarize_msg_id(message.job_id)},
+        )
+        log.info("job %s transcribed; handed to the diarization stage", message.job_id)
 
     async def _cancel(self, msg: Msg, job_id: str) -> None:
         now = utcnow()

@@ -39,15 +39,15 @@ from jetscribe.jobstore import JobStore
 from jetscribe.models.files import model_quantization
 from jetscribe.models.store import resolve_model
 from jetscribe.offer import OfferReader
+from jetscribe.stage.budget import AudioBudget
+from jetscribe.stage.deadletter import DeadLetterHandler
+from jetscribe.stage.decode import slot_budget
+from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import ensure_topology, workers_bucket
 from schemas import SchemaError, names
 from schemas.codec import decode_cancel
 from schemas.workers import ServedModel
-from worker.budget import AudioBudget
-from worker.deadletter import DeadLetterHandler
-from worker.decode import slot_budget
 from worker.engine import WhisperEngine
-from worker.fetch import AudioDownloader
 from worker.heartbeat import Heartbeat
 from worker.router import JobRouter
 from worker.runner import JobRunner

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
+from jetscribe.stage.decode import SAMPLE_RATE, Samples
 from schemas import Segment, Word
-from worker.decode import SAMPLE_RATE, Samples
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
-"""A finished job as OpenAI answers a transcription: `json`, `text`, `srt`, `vtt` or `verbose_json`.
+"""A finished job as OpenAI answers a transcription: `json`, `text`, `srt`, `vtt`, `verbose_json` or `diarized_json`.
 
 The text is the segments' texts joined with spaces (directly in a language written without them), as Whisper
 joins them. SRT and WebVTT are `GET /jobs/{id}/transcript`'s own, one cue per segment. `verbose_json` fills every
 segment field from what the worker recorded (`schemas.Segment`); `seek` and per-word `logprobs` are as close as
-whisper.cpp allows (see `schemas.openai_api`).
+whisper.cpp allows (see `schemas.openai_api`). `diarized_json` gives one entry per labelled segment (the diarization
+stage splits a Whisper segment where the speaker changes), with OpenAI's speaker letters for the job's labels.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from gateway.transcripts import to_srt, to_vtt
 from schemas import Job, Segment, encode
 from schemas.languages import LANGUAGE_NAMES, UNSPACED_LANGUAGES
 from schemas.openai_api import (
+    DiarizedSegment,
+    DiarizedTranscription,
     DurationUsage,
     Logprob,
     Transcription,
@@ -96,6 +99,36 @@ def verbose(job: Job, asked: OpenAIRequest) -> VerboseTranscription:
     return answer
 
 
+def speaker_letter(index: int) -> str:
+    """OpenAI's label for the `index`-th speaker (from 0): `A` … `Z`, then `AA`, `AB`, … as spreadsheet columns."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def diarized(job: Job) -> DiarizedTranscription:
+    """The job's labelled segments with OpenAI's speaker letters (`SPEAKER_00` → `A`, …; the job's labels are
+    numbered in the order the speakers are first heard, and so are the letters)."""
+    labels = sorted({segment.speaker for segment in job.segments if segment.speaker})
+    letters = {label: speaker_letter(n) for n, label in enumerate(labels)}
+    segments = [
+        DiarizedSegment(
+            id=f"seg_{n}",
+            start=segment.start,
+            end=segment.end,
+            text=segment.text.strip(),
+            speaker=letters.get(segment.speaker or "", "unknown"),
+        )
+        for n, segment in enumerate(spoken(job.segments))
+    ]
+    return DiarizedTranscription(
+        task="transcribe", duration=job.duration_secs or 0.0, text=full_text(job), segments=segments, usage=usage(job)
+    )
+
+
 def answer(job: Job, asked: OpenAIRequest) -> web.Response:
     """The response to a request whose job is done, in the format it asked for."""
     match asked.response_format:
@@ -107,6 +140,8 @@ def answer(job: Job, asked: OpenAIRequest) -> web.Response:
             return web.Response(text=to_vtt(job.segments), content_type="text/vtt")
         case "verbose_json":
             return web.Response(body=encode(verbose(job, asked)), content_type="application/json")
+        case "diarized_json":
+            return web.Response(body=encode(diarized(job)), content_type="application/json")
     body = Transcription(text=full_text(job), usage=usage(job))
     if asked.logprobs:
         body.logprobs = [entry for segment in spoken(job.segments) for entry in logprobs(segment)]

@@ -13,11 +13,14 @@
 |                                    | `prefix_padding_ms` → `vad_speech_pad_ms`; absent: the service default |
 | `languages[]`                      | option `languages`                                                    |
 | `include[]=logprobs`               | per-word log probabilities in `json` and stream events                |
-| `response_format`, `stream`        | how the answer is written                                             |
+| `response_format`, `stream`        | how the answer is written; `diarized_json` also turns on option       |
+|                                    | `diarize` (transcriptions only, not streamed)                         |
 
-Every decoding option of `POST /jobs` may be sent too, by its own name (the SDK's `extra_body`). Speaker
-diarization (`diarized_json`, `known_speaker_names[]`, `known_speaker_references[]`) is refused with 400: it is
-not yet a stage of the service. Other unknown fields are ignored, as OpenAI does.
+Every decoding option of `POST /jobs` may be sent too, by its own name (the SDK's `extra_body`), the speaker
+counts `num_speakers`, `min_speakers`, `max_speakers` among them. `known_speaker_names[]` and
+`known_speaker_references[]` (OpenAI's naming of speakers from 2–10 s reference clips) are refused with 400: the
+diarization stage labels voices it clusters and does not match them against reference audio, so a name could not
+be given to the right voice (docs/diarization.md). Other unknown fields are ignored, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ from gateway.submit import FormShape, Submission, parse_language
 from jetscribe.offer import ModelOffer
 from schemas import DecodeOptions, Task
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 RESPONSE_FORMATS: Final[tuple[str, ...]] = get_args(ResponseFormat)
+DIARIZED: Final = "diarized_json"
+TRANSLATION_FORMATS: Final = tuple(name for name in RESPONSE_FORMATS if name != DIARIZED)
+"""OpenAI's translations offer no `diarized_json`."""
 GRANULARITIES: Final = ("word", "segment")
 INCLUDES: Final = ("logprobs",)
 DIARIZATION_FIELDS: Final = ("known_speaker_names[]", "known_speaker_references[]")
@@ -57,9 +63,10 @@ FIELDS: Final = frozenset(
     | {f"{name}[]" for name in LIST_FIELDS}
     | {"timestamp_granularities", "include"}
 )
-NO_DIARIZATION: Final = (
-    "speaker diarization is not available on this service yet (it is not a stage of the job pipeline): "
-    "leave out {what} and ask for `json`, `text`, `srt`, `vtt` or `verbose_json`"
+NO_KNOWN_SPEAKERS: Final = (
+    "naming speakers from reference clips is not supported: the diarization stage tells voices apart but does not "
+    "match them against reference audio. Leave out {what}; `diarized_json` labels the speakers A, B, … in the "
+    "order they are first heard"
 )
 
 
@@ -75,14 +82,22 @@ class OpenAIRequest:
     """`timestamp_granularities[]` holds `word`: `verbose_json` lists the words."""
     logprobs: bool
 
+    @property
+    def diarized(self) -> bool:
+        """`diarized_json`: the job runs with option `diarize`."""
+        return self.response_format == DIARIZED
+
 
 def form_shape(task: Task, offer: ModelOffer) -> FormShape:
     """The OpenAI form of `task`, read through `POST /jobs`' submit path; its model checked against `offer`."""
 
     async def finish(submission: Submission) -> None:
-        submission.model = read(submission.extra_values, offer).model
+        asked = read(submission.extra_values, offer, task)
+        submission.model = asked.model
         submission.language = _language(submission.extra_values)
-        submission.options = decode_options(submission.extra_values, submission.options, submission.option_values)
+        submission.options = decode_options(
+            submission.extra_values, submission.options, submission.option_values, diarize=asked.diarized
+        )
 
     return FormShape(
         audio_field="file",
@@ -94,22 +109,28 @@ def form_shape(task: Task, offer: ModelOffer) -> FormShape:
     )
 
 
-def read(values: Mapping[str, list[str]], offer: ModelOffer) -> OpenAIRequest:
+def read(values: Mapping[str, list[str]], offer: ModelOffer, task: Task) -> OpenAIRequest:
     """The answer the form asks for; 400 in OpenAI's shape naming the field at fault."""
     response_format = _one(values, "response_format") or "json"
-    if response_format == "diarized_json":
-        raise OpenAIError(
-            400, NO_DIARIZATION.format(what="`diarized_json`"), param="response_format", code="unsupported_value"
-        )
     for name in DIARIZATION_FIELDS:
         if name in values:
-            raise OpenAIError(400, NO_DIARIZATION.format(what=f"`{name}`"), param=name, code="unsupported_value")
-    if response_format not in RESPONSE_FORMATS:
+            raise OpenAIError(400, NO_KNOWN_SPEAKERS.format(what=f"`{name}`"), param=name, code="unsupported_value")
+    formats = RESPONSE_FORMATS if task == "transcribe" else TRANSLATION_FORMATS
+    if response_format not in formats:
         raise OpenAIError(
             400,
-            f"response_format {response_format!r} is not supported: use one of {', '.join(RESPONSE_FORMATS)}",
+            f"response_format {response_format!r} is not supported here: use one of {', '.join(formats)}",
             param="response_format",
             code="invalid_value",
+        )
+    stream = _flag(values, "stream")
+    if stream and response_format == DIARIZED:
+        raise OpenAIError(
+            400,
+            "stream=true cannot be combined with diarized_json: the speakers are known only once the whole job is "
+            "diarized. Leave out stream, or ask for another format",
+            param="stream",
+            code="unsupported_value",
         )
     granularities = _many(values, "timestamp_granularities")
     _check_among(granularities, GRANULARITIES, "timestamp_granularities")
@@ -118,16 +139,18 @@ def read(values: Mapping[str, list[str]], offer: ModelOffer) -> OpenAIRequest:
     return OpenAIRequest(
         model=served_model(_one(values, "model") or "", offer),
         response_format=response_format,  # type: ignore[arg-type]  # checked against RESPONSE_FORMATS above
-        stream=_flag(values, "stream"),
+        stream=stream,
         words="word" in granularities,
         logprobs="logprobs" in includes,
     )
 
 
-def decode_options(values: Mapping[str, list[str]], native: DecodeOptions, given: Mapping[str, str]) -> DecodeOptions:
+def decode_options(
+    values: Mapping[str, list[str]], native: DecodeOptions, given: Mapping[str, str], *, diarize: bool = False
+) -> DecodeOptions:
     """`native` (the decoding options read by their own names) with the OpenAI fields' values; an option sent by
-    its own name wins over the OpenAI field that would set it."""
-    found: dict[str, Any] = {}
+    its own name wins over the OpenAI field that would set it. `diarize` (`diarized_json`) turns on `diarize`."""
+    found: dict[str, Any] = {"diarize": True} if diarize else {}
     if (prompt := _one(values, "prompt")) is not None and prompt.strip():
         found["initial_prompt"] = prompt
     granularities = _many(values, "timestamp_granularities")

@@ -73,7 +73,7 @@ async def _serve(request: web.Request, task: Task) -> web.StreamResponse:
         )
     offer = await current_offer(request.app)
     accepted = await submit.accept(request, form_shape(task, offer))
-    asked = read(accepted.submission.extra_values, offer)
+    asked = read(accepted.submission.extra_values, offer, task)
     job_id = accepted.job_id
     log.info("job %s: queued for %s (%s)", job_id, request.path, asked.response_format)
     try:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any, Final
 
 from gateway import options
-from gateway.openai_api.request import GRANULARITIES, INCLUDES, RESPONSE_FORMATS
+from gateway.openai_api.request import GRANULARITIES, INCLUDES, RESPONSE_FORMATS, TRANSLATION_FORMATS
 from schemas.languages import WHISPER_LANGUAGES
-from schemas.openai_api import OpenAIErrorBody, OpenAIModelList, Transcription, VerboseTranscription
+from schemas.openai_api import (
+    DiarizedTranscription,
+    OpenAIErrorBody,
+    OpenAIModelList,
+    Transcription,
+    VerboseTranscription,
+)
 
-BODIES: Final = (OpenAIErrorBody, Transcription, VerboseTranscription, OpenAIModelList)
+BODIES: Final = (OpenAIErrorBody, Transcription, VerboseTranscription, DiarizedTranscription, OpenAIModelList)
 REASONS: Final = {
     400: "A field is missing or has a value the service does not accept, or the job failed (code `job_failed`)",
     401: "The API key is missing or wrong",
@@ -42,7 +48,12 @@ def _form(*, translate: bool) -> dict[str, Any]:
         },
         "model": {"type": "string", "description": "`whisper-1` or a served model (GET /v1/models)"},
         "prompt": {"type": "string", "maxLength": 2000, "description": "Text that primes the decoder"},
-        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS), "default": "json"},
+        "response_format": {
+            "type": "string",
+            "enum": list(RESPONSE_FORMATS if not translate else TRANSLATION_FORMATS),
+            "default": "json",
+            "description": "`diarized_json` (transcriptions): the job runs with `diarize`; segments name their speaker",
+        },
         "temperature": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
         "language": {
             "type": "string",
@@ -92,7 +103,9 @@ def _form(*, translate: bool) -> dict[str, Any]:
 
 def _audio_operation(*, translate: bool) -> dict[str, Any]:
     answer = {
-        "application/json": {"schema": {"anyOf": [_ref("Transcription"), _ref("VerboseTranscription")]}},
+        "application/json": {
+            "schema": {"anyOf": [_ref("Transcription"), _ref("VerboseTranscription"), _ref("DiarizedTranscription")]}
+        },
         "text/plain": {"schema": {"type": "string"}},
         "application/x-subrip": {"schema": {"type": "string"}},
         "text/vtt": {"schema": {"type": "string"}},

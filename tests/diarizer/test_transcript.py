@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from diarizer import Diarization, Diarizer
+from jetscribe.stage.abort import AbortSignal
 from schemas import DecodeOptions, Segment
 from tests.diarizer.conversations import Conversation
-from worker.abort import AbortSignal
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
 

@@ -1,12 +1,17 @@
 """The package layout is the architecture: imports point one way, and each role installs only what it needs.
 
 ```
-schemas ◀── jetscribe ◀── gateway ◀───┐
-   ▲            ▲                     │
-   │            ├──────── worker ◀────┤
-   │            │                     ├── cli (the composition root: nothing imports it)
-   │            └──────── diarizer ◀──┤
-   └──────────────────── client ◀─────┘
+schemas ◀── jetscribe ◀── gateway ◀─────────────────┐
+   ▲            ▲                                   │
+   │            ├──────── worker ◀──────────────────┤
+   │            ├──────── diarization ◀─────────────┤
+   │            │              │                    ├── cli (the composition root: nothing imports it)
+   │            └──────── diarizer                  │
+   └──────────────────── client ◀───────────────────┘
+```
+
+The stage workers (worker: Whisper on the GPU; diarization: speakers on the CPU) share `jetscribe.stage`, never
+each other: a diarization worker must not load pywhispercpp.
 ```
 """
 
@@ -21,13 +26,14 @@ from typing import Final
 import pytest
 
 REPO: Final = Path(__file__).parents[2]
-PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "diarizer", "client", "cli")
+PACKAGES: Final = ("schemas", "jetscribe", "gateway", "worker", "diarizer", "diarization", "client", "cli")
 ALLOWED: Final[dict[str, frozenset[str]]] = {
     "schemas": frozenset({"schemas"}),
     "jetscribe": frozenset({"schemas", "jetscribe"}),
     "gateway": frozenset({"schemas", "jetscribe", "gateway"}),
     "worker": frozenset({"schemas", "jetscribe", "worker"}),
     "diarizer": frozenset({"schemas", "jetscribe", "diarizer"}),
+    "diarization": frozenset({"schemas", "jetscribe", "diarizer", "diarization"}),
     "client": frozenset({"schemas", "client"}),
     "cli": frozenset(PACKAGES),
 }
@@ -88,6 +94,7 @@ def test_the_wire_contract_needs_nothing_but_msgspec() -> None:
         ("client", ("nats", "numpy", "jetscribe", "gateway", "worker")),
         ("worker.service", ("aiohttp_sse", "prometheus_client", "gateway", "diarizer", "sklearn")),
         ("diarizer", ("torch", "resemblyzer", "librosa", "pywhispercpp", "aiohttp_sse", "worker", "gateway")),
+        ("diarization.service", ("pywhispercpp", "_pywhispercpp", "worker", "gateway", "aiohttp_sse", "torch")),
     ],
 )
 def test_a_role_loads_without_the_libraries_of_the_others(module: str, absent: tuple[str, ...]) -> None:

@@ -15,8 +15,8 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.models.quantize import quantize_model, quantized_path
+from jetscribe.stage.abort import AbortSignal
 from schemas import DecodeOptions
-from worker.abort import AbortSignal
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
 AUDIO: Final = Path(__file__).parents[1] / "fixtures" / "audio"

@@ -16,6 +16,8 @@ from schemas import (
     CancelRequest,
     DecodeOptions,
     DeviceInfo,
+    DiarizationMessage,
+    DiarizerHeartbeat,
     InvalidJobNotice,
     Job,
     JobMessage,
@@ -32,6 +34,8 @@ from schemas import (
 )
 from schemas.codec import (
     decode_cancel,
+    decode_diarization_message,
+    decode_diarizer_heartbeat,
     decode_heartbeat,
     decode_idempotency_record,
     decode_invalid_notice,
@@ -84,6 +88,18 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
         ),
         decode_job_message,
     ),
+    DiarizationMessage: (
+        DiarizationMessage(
+            job=JobMessage(
+                job_id="job-1",
+                audio_object="job-1",
+                options=DecodeOptions(diarize=True, min_speakers=2, max_speakers=4),
+                tenant="acme",
+            ),
+            transcript_object="job-1.json",
+        ),
+        decode_diarization_message,
+    ),
     Job: (JOB, decode_job),
     JobRecord: (
         JobRecord(
@@ -127,6 +143,20 @@ EXAMPLES: dict[type[msgspec.Struct], tuple[msgspec.Struct, Callable[[bytes], Any
             sent_at=NOW,
         ),
         decode_heartbeat,
+    ),
+    DiarizerHeartbeat: (
+        DiarizerHeartbeat(
+            worker_id="cpu-1-77-abc123-diarizer",
+            host="cpu-1",
+            pid=77,
+            encoder="resemblyzer-ge2e-0.1.4",
+            current_jobs=["job-1"],
+            jobs_done=3,
+            started_at=NOW,
+            uptime_s=40.0,
+            sent_at=NOW,
+        ),
+        decode_diarizer_heartbeat,
     ),
     JobListEntry: (JobListEntry(job_id="job-1"), decode_list_entry),
     JobListPlace: (

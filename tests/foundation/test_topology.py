@@ -51,7 +51,7 @@ async def test_the_events_stream_keeps_events_for_their_max_age(
     assert config.max_age == settings.events_max_age_s
 
 
-async def test_the_dead_letter_stream_captures_advisories_and_invalid_jobs(
+async def test_the_dead_letter_stream_captures_both_stages_advisories_and_invalid_jobs(
     js: JetStreamContext, topology: Topology
 ) -> None:
     config = (await js.stream_info(names.DEADLETTER_STREAM)).config
@@ -60,6 +60,8 @@ async def test_the_dead_letter_stream_captures_advisories_and_invalid_jobs(
         names.MAX_DELIVERIES_ADVISORY,
         names.TERMINATED_ADVISORY,
         names.INVALID_JOB_SUBJECT,
+        names.DIARIZE_MAX_DELIVERIES_ADVISORY,
+        names.DIARIZE_TERMINATED_ADVISORY,
     }
 
 

@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 
 from client import JetscribeClient
+from diarization import DiarizationWorker
 from gateway.main import GatewayServer
 from gateway.transcripts import FORMATS
+from jetscribe.config import Settings
 from tests.frontends.conftest import AUDIO, TEXTS, StartGateway
 from tests.ports import free_port
 
@@ -273,3 +276,28 @@ async def test_output_cut_short_by_a_closed_pipe_ends_quietly() -> None:
 
     assert process.returncode == 141
     assert stderr.decode() == ""
+
+
+@pytest.mark.usefixtures("worker")
+@pytest.mark.timeout(300)
+async def test_speakers_gives_a_text_transcript_in_turns_of_labelled_speakers(
+    gateway: GatewayServer, settings: Settings, nc: Client, conversation_wav: Path, tmp_path: Path
+) -> None:
+    shutil.copy(conversation_wav, tmp_path / "meeting.wav")
+    async with DiarizationWorker(settings, nc):
+        status, stdout, stderr = await jetscribe(
+            "transcribe", str(tmp_path / "meeting.wav"), "--format", "txt", "--speakers", "2", "--server", gateway.url
+        )
+
+    assert status == 0, stdout + stderr
+    turns = (tmp_path / "meeting.txt").read_text().splitlines()
+    assert len(turns) >= 4
+    assert {turn.split(": ", 1)[0] for turn in turns} == {"SPEAKER_00", "SPEAKER_01"}
+    assert turns[0].startswith("SPEAKER_00: ")
+
+
+async def test_a_speaker_count_out_of_range_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    status, _, stderr = await jetscribe("transcribe", str(AUDIO / "en1.wav"), "--min-speakers", "3", "--speakers", "2")
+
+    assert status == 2
+    assert "num_speakers" in stderr and "min_speakers" in stderr, stderr

@@ -32,6 +32,15 @@ async def test_decoding_options_reach_the_job_message(gateway: GatewayServer, js
     assert decode_job_message(msg.data).options == options
 
 
+async def test_speaker_options_reach_the_job_message(gateway: GatewayServer, js: JetStreamContext) -> None:
+    options = DecodeOptions(diarize=True, min_speakers=2, max_speakers=4)
+    async with JetscribeClient(gateway.url) as client:
+        await client.submit(AUDIO / "en1.wav", options=options)
+
+    msg = await js.get_last_msg(names.JOBS_STREAM, names.model_jobs_subject("tiny.en"))
+    assert decode_job_message(msg.data).options == options
+
+
 async def test_bytes_and_an_idempotency_key_submit_one_job(gateway: GatewayServer) -> None:
     audio = (AUDIO / "en1.wav").read_bytes()
     async with JetscribeClient(gateway.url) as client:

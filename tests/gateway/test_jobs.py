@@ -92,7 +92,7 @@ async def test_job_list_filters_by_status(http: aiohttp.ClientSession) -> None:
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
-        ("?status=finished", 422, "queued, running, done, failed, cancelled"),
+        ("?status=finished", 422, "queued, running, diarizing, done, failed, cancelled"),
         ("?limit=0", 422, "1 to 500"),
         ("?limit=many", 422, "1 to 500"),
         ("?cursor=%%%", 400, "next_cursor"),

@@ -35,7 +35,7 @@ async def test_openapi_job_schema_comes_from_the_wire_contract(http: aiohttp.Cli
     components = (await fetch_spec(http))["components"]["schemas"]
     job = components["Job"]
     assert set(job["properties"]) >= {"id", "status", "language", "task", "progress", "segments", "error"}
-    assert set(job["properties"]["status"]["enum"]) == {"queued", "running", "done", "failed", "cancelled"}
+    assert set(job["properties"]["status"]["enum"]) == {"queued", "running", "diarizing", "done", "failed", "cancelled"}
     assert "ErrorBody" in components and "StreamDone" in components
 
 

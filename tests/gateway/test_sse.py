@@ -141,7 +141,7 @@ async def test_a_reconnect_gets_an_explicit_reset_with_the_current_state(
 async def test_events_of_a_retried_attempt_reach_a_client_resuming_from_the_first(
     http: aiohttp.ClientSession, nc: Client
 ) -> None:
-    # The worker numbers attempt 2's events from 1,000,001 (worker.progress.first_seq).
+    # The worker numbers attempt 2's events from 1,000,001 (jetscribe.stage.progress.first_seq).
     job_id = await submit(http)
     async with http.get(f"/jobs/{job_id}/stream", headers={"Last-Event-ID": "40"}) as response:
         await publish_progress(nc, job_id, (1_000_001, 5), (1_000_002, 10))

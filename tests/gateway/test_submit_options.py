@@ -39,7 +39,8 @@ async def test_every_option_of_the_job_message_is_a_form_field(
         "vad": "false", "vad_threshold": "0.4", "vad_min_speech_ms": "100", "vad_min_silence_ms": "800",
         "vad_speech_pad_ms": "300", "temperature_increment": "0.1", "entropy_threshold": "2.8",
         "logprob_threshold": "-2", "no_speech_threshold": "0.5", "compression_ratio_threshold": "3",
-        "suppress_non_speech": "false", "languages": "en, de", "audio_stream": "1",
+        "suppress_non_speech": "false", "languages": "en, de", "audio_stream": "1", "diarize": "true",
+        "num_speakers": "3", "min_speakers": "2", "max_speakers": "4",
     }  # fmt: skip
     assert set(fields) == NAMES, "a new option needs a line here"
 
@@ -51,6 +52,7 @@ async def test_every_option_of_the_job_message_is_a_form_field(
         vad_threshold=0.4, vad_min_speech_ms=100, vad_min_silence_ms=800, vad_speech_pad_ms=300,
         temperature_increment=0.1, entropy_threshold=2.8, logprob_threshold=-2.0, no_speech_threshold=0.5,
         compression_ratio_threshold=3.0, suppress_non_speech=False, languages=("en", "de"), audio_stream=1,
+        diarize=True, num_speakers=3, min_speakers=2, max_speakers=4,
     )  # fmt: skip
 
 
@@ -71,6 +73,8 @@ async def test_empty_option_fields_mean_the_defaults(http: aiohttp.ClientSession
         ("vad_threshold", "0", ">= 0.01"),
         ("languages", "en,xx", "'xx'"),
         ("audio_stream", "-1", ">= 0"),
+        ("num_speakers", "0", ">= 1"),
+        ("max_speakers", "33", "<= 32"),
     ],
 )
 async def test_an_option_out_of_range_is_a_422_naming_it(
@@ -148,3 +152,20 @@ async def test_openapi_documents_every_option_with_its_range(http: aiohttp.Clien
     assert (form["beam_size"]["minimum"], form["beam_size"]["maximum"]) == (1, 16)
     assert typed["vad_threshold"]["maximum"] == 0.99
     assert all(form[name].get("description") for name in NAMES)
+
+
+@pytest.mark.parametrize(
+    ("fields", "name", "says"),
+    [
+        ({"num_speakers": "2"}, "num_speakers", "set `diarize` to true"),
+        ({"diarize": "true", "min_speakers": "4", "max_speakers": "2"}, "min_speakers", "more than `max_speakers`"),
+        ({"diarize": "true", "num_speakers": "5", "max_speakers": "3"}, "num_speakers", "lies outside"),
+    ],
+)
+async def test_speaker_counts_that_contradict_each_other_or_lack_diarize_are_a_422_naming_the_option(
+    fields: dict[str, str], name: str, says: str, http: aiohttp.ClientSession
+) -> None:
+    status, body = await _post(http, data=audio_form(**fields))
+
+    assert status == 422
+    assert f"option `{name}`" in body["error"] and says in body["error"], body["error"]

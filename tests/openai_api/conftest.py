@@ -1,5 +1,6 @@
-"""A real service for the official `openai` SDK: nats-server, gateway (with an API key) and a tiny.en worker on
-loopback, shared by a module's tests (each real transcription costs seconds of the machine's two cores)."""
+"""A real service for the official `openai` SDK: nats-server, gateway (with an API key), a tiny.en worker and a
+diarization worker on loopback, shared by a module's tests (each real transcription costs seconds of the machine's
+two cores)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest_asyncio
 from nats.aio.client import Client
 from openai import AsyncOpenAI
 
+from diarization import DiarizationWorker
 from gateway.main import GatewayServer
 from jetscribe.broker import connect
 from jetscribe.config import Settings
@@ -63,12 +65,16 @@ def service_settings(tmp_path_factory: pytest.TempPathFactory, module_nats: Embe
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def service(service_settings: Settings) -> AsyncIterator[Service]:
-    """Gateway and one worker, running for the whole module."""
+    """Gateway, one worker and one diarization worker, running for the whole module."""
     assert service_settings.nats_url is not None
     nc = await connect(service_settings, service_settings.nats_url, name="openai-tests")
     try:
         topology = await ensure_topology(nc.jetstream(), service_settings)
-        async with Worker(service_settings, nc), GatewayServer(service_settings, nc, topology) as gateway:
+        async with (
+            Worker(service_settings, nc),
+            DiarizationWorker(service_settings, nc),
+            GatewayServer(service_settings, nc, topology) as gateway,
+        ):
             yield Service(url=gateway.url, nc=nc, settings=service_settings)
     finally:
         await nc.close()

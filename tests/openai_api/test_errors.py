@@ -45,13 +45,43 @@ async def test_an_unknown_response_format_is_400(openai_client: AsyncOpenAI) -> 
     assert error["param"] == "response_format" and "verbose_json" in error["message"]
 
 
-async def test_diarized_json_is_refused_until_diarization_is_a_stage(openai_client: AsyncOpenAI) -> None:
+async def test_known_speaker_names_are_400_saying_voices_are_not_matched_to_references(
+    openai_client: AsyncOpenAI,
+) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         await openai_client.audio.transcriptions.create(
-            file=AUDIO / "en1.wav", model="whisper-1", response_format="diarized_json"
+            file=AUDIO / "en1.wav",
+            model="whisper-1",
+            response_format="diarized_json",
+            known_speaker_names=["agent", "customer"],
+            known_speaker_references=["data:audio/wav;base64,AAAA", "data:audio/wav;base64,AAAA"],
         )
     error = error_of(raised.value)
-    assert error["param"] == "response_format" and "diarization is not available" in error["message"]
+    assert error["param"] == "known_speaker_names[]" and error["code"] == "unsupported_value"
+    assert "reference audio" in error["message"] and "A, B" in error["message"]
+
+
+async def test_diarized_json_with_stream_is_400_naming_stream(http: aiohttp.ClientSession) -> None:
+    form = aiohttp.FormData(
+        {"model": "whisper-1", "response_format": "diarized_json", "stream": "true"}, default_to_multipart=True
+    )
+    form.add_field("file", (AUDIO / "en1.wav").read_bytes(), filename="en1.wav")
+    async with http.post("/v1/audio/transcriptions", data=form) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+    assert error["param"] == "stream" and "diarized_json" in error["message"]
+
+
+async def test_diarized_json_is_400_on_translations(openai_client: AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised, pytest.deprecated_call():
+        await openai_client.audio.translations.create(
+            file=AUDIO / "en1.wav",
+            model="whisper-1",
+            response_format="diarized_json",  # type: ignore[arg-type]
+        )
+    error = error_of(raised.value)
+    assert error["param"] == "response_format" and "verbose_json" in error["message"]
+    assert "diarized_json" not in error["message"].split("use one of")[1]
 
 
 async def test_a_temperature_above_one_is_400_naming_temperature(openai_client: AsyncOpenAI) -> None:

@@ -1,15 +1,17 @@
-"""The official `openai` SDK against a running service: every response format, granularities, translation,
-streaming and the model list. The transcription requests share one job through an Idempotency-Key (the same
+"""The official `openai` SDK against a running service: every response format (diarized_json too), granularities,
+translation, streaming and the model list. The transcription requests share one job through an Idempotency-Key (the same
 audio and options), so the formats cost one transcription between them."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 import pytest
 from openai import AsyncOpenAI
+from openai.types.audio import TranscriptionDiarized
 
 from tests.openai_api.conftest import AUDIO, TEXTS, Service
 
@@ -131,3 +133,24 @@ async def test_stream_sends_text_deltas_then_the_whole_text(openai_client: Async
 async def test_models_lists_the_served_model_and_whisper_1(openai_client: AsyncOpenAI, service: Service) -> None:
     models = [model.id async for model in openai_client.models.list()]
     assert models == [service.settings.whisper_model, "whisper-1"]
+
+
+async def test_diarized_json_labels_each_turn_with_openais_speaker_letters(
+    openai_client: AsyncOpenAI, http: aiohttp.ClientSession, conversation_wav: Path
+) -> None:
+    raw = await openai_client.audio.transcriptions.with_raw_response.create(
+        file=conversation_wav, model="whisper-1", response_format="diarized_json"
+    )
+    diarized = raw.parse()
+
+    assert isinstance(diarized, TranscriptionDiarized)
+    assert {s.speaker for s in diarized.segments} == {"A", "B"} and diarized.segments[0].speaker == "A"
+    assert [s.id for s in diarized.segments] == [f"seg_{n}" for n in range(len(diarized.segments))]
+    assert all(s.type == "transcript.text.segment" and s.start < s.end for s in diarized.segments)
+    assert diarized.text == " ".join(s.text for s in diarized.segments)
+    assert diarized.duration > 25 and diarized.usage is not None
+    async with http.get(f"/jobs/{raw.headers['x-job-id']}") as response:
+        job = await response.json()
+    letters = {"SPEAKER_00": "A", "SPEAKER_01": "B"}
+    spoken = [segment for segment in job["segments"] if segment["text"].strip()]
+    assert [s.speaker for s in diarized.segments] == [letters[segment["speaker"]] for segment in spoken]

@@ -15,13 +15,13 @@ from yarl import URL
 from gateway.webhooks import WebhookDelivery
 from jetscribe.config import Settings
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.errors import PermanentError
+from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import Topology
 from schemas import JobMessage
 from tests.gateway.conftest import StartGateway, audio_form, object_names
 from tests.webhooks.conftest import finished, finished_job, webhook_state
 from tests.worker.jobs import new_job_id, publish_job, terminal_event
-from worker.errors import PermanentError
-from worker.fetch import AudioDownloader
 from worker.service import Worker
 
 

@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from worker.abort import AbortSignal
-from worker.errors import JobAbortedError
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.errors import JobAbortedError
 
 
 async def fetch_audio() -> bytes:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import Samples, decode_file
 from schemas import DecodeOptions, Segment
-from worker.abort import AbortSignal
-from worker.decode import Samples, decode_file
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"

@@ -8,11 +8,11 @@ import pytest
 from nats.js import JetStreamContext
 
 from jetscribe.embedded import EmbeddedNats
+from jetscribe.stage.errors import RetryableError
+from jetscribe.stage.fetch import fetch_object
 from jetscribe.topology import Topology
 from tests.paused import paused
 from tests.worker.jobs import AUDIO, upload
-from worker.errors import RetryableError
-from worker.fetch import fetch_object
 
 
 async def test_an_unanswered_nats_request_is_not_reported_as_the_whole_read_running_out_of_time(

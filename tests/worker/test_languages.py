@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import decode_file
 from schemas import DecodeOptions
 from tests.worker import recordings
-from worker.abort import AbortSignal
-from worker.decode import decode_file
 from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
 from worker.quality import compression_ratio
 

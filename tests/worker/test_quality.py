@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.decode import downmix
+from jetscribe.stage.decode import downmix
 from worker.quality import compression_ratio, loop_cut
 
 

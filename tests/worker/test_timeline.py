@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jetscribe.stage.decode import SAMPLE_RATE
 from schemas import Segment, Word
-from worker.decode import SAMPLE_RATE
 from worker.timeline import SpeechMap
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from jetscribe.models.vad import vad_model
+from jetscribe.stage.abort import AbortSignal
+from jetscribe.stage.decode import SAMPLE_RATE, Samples, decode_file
 from schemas import DecodeOptions
 from worker import whisperlib
-from worker.abort import AbortSignal
-from worker.decode import SAMPLE_RATE, Samples, decode_file
 from worker.engine import DecodeRequest, Hooks, WhisperEngine
 from worker.errors import WhisperLibError
 

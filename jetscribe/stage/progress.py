@@ -18,12 +18,12 @@ from nats.errors import Error as NatsError
 
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.abort import AbortSignal
 from schemas import JobRecord, ProgressEvent, Segment, SegmentEvent, encode, names
-from worker.abort import AbortSignal
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["queued", "fetching", "decoding", "transcribing", "finishing"]
+Stage = Literal["queued", "fetching", "decoding", "transcribing", "finishing", "diarizing"]
 KV_INTERVAL_S: Final = 1.0
 DECODED_PERCENT: Final = 10
 """Fetching and decoding fill the first 10 %; whisper's own progress maps onto 10–99 %."""

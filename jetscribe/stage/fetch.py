@@ -1,7 +1,7 @@
 """Getting a job's audio into a local temp file: from the audio object store, or from an http(s) URL.
 
 Neither path holds the whole audio in memory. Foreign exceptions (nats, aiohttp) become the
-worker's own errors here, so the job runner only decides between retry and failure.
+worker's own errors here, so a job runner only decides between retry and failure.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 from jetscribe.errors import ObjectCorruptError, UnsafeTargetError
 from jetscribe.netguard import guarded_connector
 from jetscribe.objects import read_object
+from jetscribe.stage.errors import AudioMissingError, AudioTooLargeError, PermanentError, RetryableError
 from schemas import names
-from worker.errors import AudioMissingError, AudioTooLargeError, PermanentError, RetryableError
 
 MAX_REDIRECTS: Final = 5
 CHUNK_BYTES: Final = 1 << 20

@@ -38,8 +38,8 @@ import numpy.typing as npt
 
 from jetscribe.errors import FfmpegMissingError
 from jetscribe.ffmpeg import ffmpeg_binary
-from worker.budget import BYTES_PER_AUDIO_S, AudioBudget
-from worker.errors import AudioTooLongError, BadAudioError, PermanentError
+from jetscribe.stage.budget import BYTES_PER_AUDIO_S, AudioBudget
+from jetscribe.stage.errors import AudioTooLongError, BadAudioError, PermanentError
 
 SAMPLE_RATE: Final = 16_000
 READ_BYTES: Final = 1 << 20

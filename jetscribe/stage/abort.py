@@ -9,7 +9,7 @@ import threading
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from worker.errors import AbortReason, JobAbortedError
+from jetscribe.stage.errors import AbortReason, JobAbortedError
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""The dead-letter path: jobs whose deliveries ran out end `failed` with the reason.
+"""The dead-letter path: jobs whose deliveries ran out end `failed` with the reason (in the transcription stage,
+or in the diarization stage: each has its own consumer of its own advisories).
 
 A message that exhausts `max_deliver` stays in the work-queue stream and nats-server only emits a
 MAX_DELIVERIES advisory, which the DLQ stream captures. One durable consumer, shared by every
@@ -25,9 +26,9 @@ from nats.js.object_store import ObjectStore
 
 from jetscribe.errors import JetscribeError
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.outcome import fail_job, readable_job_id, release_audio
 from schemas import JobMessage, SchemaError, names
-from schemas.codec import decode_job_message
-from worker.outcome import fail_job, readable_job_id, release_audio
+from schemas.codec import decode_diarization_message, decode_job_message
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,26 @@ class MaxDeliveriesAdvisory(msgspec.Struct):
 _advisory: Final = msgspec.json.Decoder(MaxDeliveriesAdvisory)
 
 
+def diarize_deadletter_config() -> api.ConsumerConfig:
+    """The dead-letter consumer of the diarization stage, shared by every diarization worker: it fails jobs whose
+    diarization deliveries ran out."""
+    return api.ConsumerConfig(
+        durable_name=names.DIARIZE_DEADLETTER_CONSUMER,
+        description="Fails jobs whose diarization deliveries ran out",
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        filter_subject=names.DIARIZE_MAX_DELIVERIES_ADVISORY,
+        ack_wait=ACK_WAIT_S,
+    )
+
+
+def _job_message(stream: str, data: bytes) -> JobMessage:
+    """The job message inside a message of `stream`; raises SchemaError."""
+    if stream == names.DIARIZE_STREAM:
+        return decode_diarization_message(data).job
+    return decode_job_message(data)
+
+
 def consumer_config() -> api.ConsumerConfig:
     return api.ConsumerConfig(
         durable_name=names.DEADLETTER_CONSUMER,
@@ -62,15 +83,26 @@ def consumer_config() -> api.ConsumerConfig:
 class DeadLetterHandler:
     """Consumes MAX_DELIVERIES advisories until `stopping` is set."""
 
-    def __init__(self, js: JetStreamContext, store: JobStore, *, audio: ObjectStore | None = None) -> None:
-        """`audio`: the bucket to delete a failed job's audio from; None keeps it (`keep_audio`)."""
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: JobStore,
+        *,
+        audio: ObjectStore | None = None,
+        config: api.ConsumerConfig | None = None,
+    ) -> None:
+        """`audio`: the bucket to delete a failed job's audio from; None keeps it (`keep_audio`). `config`: the
+        consumer of the advisories (default `consumer_config()`, the jobs stream's; `diarize_deadletter_config()`
+        for the diarization stage's)."""
+        self._config = config or consumer_config()
         self._js = js
         self._store = store
         self._audio = audio
 
     async def run(self, stopping: asyncio.Event) -> None:
-        await self._js.add_consumer(names.DEADLETTER_STREAM, consumer_config())
-        subscription = await self._js.pull_subscribe_bind(names.DEADLETTER_CONSUMER, names.DEADLETTER_STREAM)
+        await self._js.add_consumer(names.DEADLETTER_STREAM, self._config)
+        assert self._config.durable_name is not None
+        subscription = await self._js.pull_subscribe_bind(self._config.durable_name, names.DEADLETTER_STREAM)
         try:
             while not stopping.is_set():
                 try:
@@ -106,7 +138,7 @@ class DeadLetterHandler:
             return  # handled before (a redelivered advisory) or deleted by someone else
         message: JobMessage | None
         try:
-            message = decode_job_message(original.data or b"")
+            message = _job_message(advisory.stream, original.data or b"")
             job_id: str | None = message.job_id
         except SchemaError:
             message, job_id = None, readable_job_id(original.data or b"")

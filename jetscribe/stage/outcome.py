@@ -20,9 +20,9 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from jetscribe.jobstore import JobStore, Versioned
+from jetscribe.stage.errors import RetryableError
 from schemas import InvalidJobNotice, JobMessage, JobRecord, SchemaError, TerminalEvent, encode, names
 from schemas.names import EventKind
-from worker.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
