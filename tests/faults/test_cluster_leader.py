@@ -41,7 +41,9 @@ async def test_killing_the_jobs_stream_leader_loses_no_job_and_finishes_none_twi
             async with WorkerProcess(env, topology, tmp_path / "worker.log") as worker:
                 job_ids = [await submit(js, topology, AUDIO / f"en{i % 6 + 1}.wav") for i in range(JOBS)]
                 await wait_until_running(store, job_ids, within_s=60)
-                await wait_until_replicated(nc, names.JOBS_STREAM, names.model_consumer(clustered.served_models[0]))
+                await wait_until_replicated(
+                    nc, names.JOBS_STREAM, names.tenant_consumer(clustered.served_models[0], names.DEFAULT_TENANT)
+                )
                 leader = (await js.stream_info(names.JOBS_STREAM)).cluster.leader
                 await asyncio.to_thread(cluster.node(leader).kill)
 
