@@ -120,10 +120,10 @@ async def event_hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def model_consumers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The router's consumer and those of the declared models exist before any worker does: jobs for a model
-    scaled to zero wait on its consumer, where KEDA sees them."""
-    await ensure_consumers(app[keys.JS], app[keys.SETTINGS], app[keys.SETTINGS].declared_models, retire_legacy=False)
+async def router_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The router's consumer exists before any worker does. Jobs for a model scaled to zero wait on their tenant's
+    subject; `/metrics` counts them (`jetscribe_model_queue_pending`, what KEDA scales on)."""
+    await ensure_consumers(app[keys.JS], app[keys.SETTINGS], retire_legacy=False)
     yield
 
 
@@ -181,7 +181,7 @@ def create_app(settings: Settings, nc: Client, topology: Topology) -> web.Applic
     # Entered in order, left in reverse: components that publish or consume come after the hub.
     app.cleanup_ctx.extend(
         [
-            model_consumers_ctx,
+            router_consumer_ctx,
             event_hub_ctx,
             webhook_ctx,
             indexer_ctx,

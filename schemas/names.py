@@ -21,18 +21,25 @@ DEFAULT_TENANT: Final = "default"
 """The tenant of a job whose message names none, of every job while API keys are off, and of the keys in
 `JETSCRIBE_API_KEYS`."""
 
-# Job submission: one work-queue stream. Each model has its own subjects and its own durable consumer,
-# shared by the workers that serve it, so a worker only ever receives jobs it can run:
-# `jetscribe.jobs.<model token>.<tenant>`, consumed by `workers-<model token>` with the filter
-# `jetscribe.jobs.<model token>.>`. The subject that named no model (`jetscribe.jobs.submit`) still takes
-# jobs: the `router` consumer moves each onto its model's subject (see worker/router.py).
+# Job submission: one work-queue stream. Each model has its own subjects, one per tenant,
+# `jetscribe.jobs.<model token>.<tenant>`, and each (model, tenant) its own durable consumer,
+# `workers-<model token>~<tenant>`, shared by the workers that serve the model: a worker only ever receives
+# jobs it can run, and a free slot chooses which tenant it serves next (worker/fairshare.py). The subject
+# that named no model (`jetscribe.jobs.submit`) still takes jobs: the `router` consumer moves each onto its
+# model's subject (see worker/router.py).
 JOBS_STREAM: Final = "JETSCRIBE_JOBS"
 JOBS_SUBJECT: Final = "jetscribe.jobs.submit"
 """Jobs for the model their `model` names, or the service's default model: routed, not run, from here."""
 JOBS_STREAM_SUBJECTS: Final = ("jetscribe.jobs.>",)
+ALL_MODEL_JOBS_FILTER: Final = "jetscribe.jobs.*.*"
+"""Every model's job subjects, `jetscribe.jobs.<model token>.<tenant>` (not `jetscribe.jobs.submit`)."""
 ROUTER_CONSUMER: Final = "router"
 """Durable consumer of `JOBS_SUBJECT`, shared by every worker: moves each job onto its model's subject."""
 MODEL_CONSUMER_PREFIX: Final = "workers-"
+TENANT_CONSUMER_SEPARATOR: Final = "~"
+"""Between the model token and the tenant in a consumer's name. Neither a model token nor a tenant contains
+it (both keep to A–Z a–z 0–9 `_` `-`), so the name is unique to its (model, tenant); nats-server refuses only
+`.`, `*`, `>`, white space and path separators in names."""
 LEGACY_WORKERS_CONSUMER: Final = "workers"
 """The one unfiltered consumer of releases before per-model routing; a worker deletes it (it overlaps them all)."""
 
@@ -68,33 +75,38 @@ def model_of_token(token: str) -> str:
 
 def model_jobs_subject(model: str, tenant: str | None = None) -> str:
     """Where a job of `tenant` (None: `DEFAULT_TENANT`) for `model` is published:
-    `jetscribe.jobs.<model token>.<tenant>`.
-
-    The trailing tenant token leaves room for fair scheduling between tenants inside one model's queue.
-    """
+    `jetscribe.jobs.<model token>.<tenant>`; the tenant token is what fair sharing rotates over."""
     return f"jetscribe.jobs.{model_token(model)}.{tenant or DEFAULT_TENANT}"
 
 
 def model_jobs_filter(model: str) -> str:
-    """Filter of `model`'s consumer: every job subject of that model, `jetscribe.jobs.<model token>.>`."""
-    return f"jetscribe.jobs.{model_token(model)}.>"
+    """Every tenant's job subject of `model`: `jetscribe.jobs.<model token>.*`."""
+    return f"jetscribe.jobs.{model_token(model)}.*"
 
 
-def model_consumer(model: str) -> str:
-    """The durable consumer shared by the workers that serve `model`: `workers-<model token>`."""
-    return MODEL_CONSUMER_PREFIX + model_token(model)
-
-
-def model_of_consumer(consumer: str) -> str | None:
-    """The model whose consumer is named `consumer`, or None for a consumer of no model."""
-    if not consumer.startswith(MODEL_CONSUMER_PREFIX):
+def place_of_jobs_subject(subject: str) -> tuple[str, str] | None:
+    """(model, tenant) of a job subject `jetscribe.jobs.<model token>.<tenant>`; None for any other subject."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[:2] != ["jetscribe", "jobs"] or not TENANT_RE.fullmatch(parts[3]):
         return None
-    model = model_of_token(consumer.removeprefix(MODEL_CONSUMER_PREFIX))
+    model = model_of_token(parts[2])
     try:
         model_token(model)
     except ValueError:
         return None
-    return model
+    return model, parts[3]
+
+
+def tenant_consumer(model: str, tenant: str) -> str:
+    """The durable consumer of `tenant`'s jobs for `model`, shared by the workers that serve `model`:
+    `workers-<model token>~<tenant>`, filtered on `model_jobs_subject(model, tenant)`."""
+    return f"{MODEL_CONSUMER_PREFIX}{model_token(model)}{TENANT_CONSUMER_SEPARATOR}{tenant}"
+
+
+def legacy_model_consumer(model: str) -> str:
+    """The one consumer of `model` in releases before fair sharing, `workers-<model token>`, filtered on every
+    tenant's subjects: it overlaps the per-tenant consumers, so a worker of `model` deletes it."""
+    return MODEL_CONSUMER_PREFIX + model_token(model)
 
 
 # The diarization stage: a job with `diarize`, once transcribed, waits in its own work-queue stream for a
@@ -142,7 +154,7 @@ DEADLETTER_CONSUMER: Final = "deadletters"
 DIARIZE_DEADLETTER_CONSUMER: Final = "diarize-deadletters"
 """Durable consumer of the diarization stage's MAX_DELIVERIES advisories, shared by every diarization worker."""
 INVALID_JOB_SUBJECT: Final = "jetscribe.deadletter.invalid"
-# Advisories of every consumer of the jobs stream: the router and each model's workers.
+# Advisories of every consumer of the jobs stream: the router and each (model, tenant)'s workers.
 MAX_DELIVERIES_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.*"
 TERMINATED_ADVISORY: Final = f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{JOBS_STREAM}.*"
 # The diarization stage's consumer runs out of deliveries the same way.
@@ -240,6 +252,11 @@ def object_chunk_subject(bucket: str, nuid: str = ">") -> str:
 def object_meta_subject(bucket: str, encoded_name: str) -> str:
     """The subject of an object's meta message; `encoded_name` is its name in URL-safe base64."""
     return f"$O.{bucket}.M.{encoded_name}"
+
+
+def consumer_next_subject(stream: str, consumer: str) -> str:
+    """JetStream's pull API of `consumer` on `stream` (ADR-13): a request for its next message(s)."""
+    return f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
 
 
 def direct_get_subject(stream: str) -> str:

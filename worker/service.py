@@ -1,12 +1,13 @@
 """The worker: consumes jobs from JetStream into its slots, one Whisper model per slot.
 
 A worker serves one or more models (`WHISPER_MODEL=base,tiny.en`), each with `worker_slots` slots of its own,
-fed from that model's durable consumer (`workers-<model token>`): a slot only ever receives jobs its model can
+fed from that model's jobs (`jetscribe.jobs.<model token>.<tenant>`, one durable consumer per tenant) through a
+`FairQueue` that shares the model's slots fairly between tenants: a slot only ever receives jobs its model can
 run. Beside the slots runs the router (`worker.router`), which moves jobs from the subject that names no model
 onto their model's subject.
 
-Start-up (`__aenter__`): topology, models (loaded and warmed), the heartbeat, the consumers (the router and
-one per model), the cancel subscription, then the loops. Shutdown (`stop`) in this order: stop fetching (every
+Start-up (`__aenter__`): topology, models (loaded and warmed), the heartbeat, the router's consumer, the cancel
+subscription, one `FairQueue` per model, then the loops. Shutdown (`stop`) in this order: stop fetching (every
 slot of every model, and the router), give running jobs up to `shutdown_grace_s`, abort the rest and hand them
 back (published again on their model's subject, so another worker takes them at once), stop the dead-letter
 loop and the heartbeat, close the subscriptions.
@@ -48,15 +49,16 @@ from schemas import SchemaError, names
 from schemas.codec import decode_cancel
 from schemas.workers import ServedModel
 from worker.engine import WhisperEngine
+from worker.fairshare import FairQueue
 from worker.heartbeat import Heartbeat
 from worker.router import JobRouter
 from worker.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
-FETCH_TIMEOUT_S: Final = 1.0
-FETCH_RETRY_S: Final = 1.0
 ABORT_WAIT_S: Final = 30.0
+TAKE_WAIT_S: Final = 10.0
+"""How long stopping waits for slots still taking a job (a few requests, each answered at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +180,10 @@ class Worker:
         await ensure_consumers(self._js, settings, [model.name for model in self._models])
         cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
         self._stack.push_async_callback(self._unsubscribe, cancels)
-        slots: list[tuple[WhisperEngine, JetStreamContext.PullSubscription]] = []
+        slots: list[tuple[WhisperEngine, FairQueue]] = []
         for model in self._models:
-            for engine in model.engines:
-                sub = await self._js.pull_subscribe_bind(names.model_consumer(model.name), names.JOBS_STREAM)
-                # Unsubscribed on the way out, or draining the connection waits out its timeout (see notes).
-                self._stack.push_async_callback(self._unsubscribe, sub)
-                slots.append((engine, sub))
+            queue = await self._stack.enter_async_context(FairQueue(self._nc, settings, model.name))
+            slots.extend((engine, queue) for engine in model.engines)
         router = JobRouter(self._js, store, OfferReader(self._js, topology.workers, settings), settings)
         dead_letters = DeadLetterHandler(self._js, store, audio=None if settings.keep_audio else topology.audio)
         self._main = asyncio.create_task(self._run(runner, slots, heartbeat, router, dead_letters))
@@ -207,7 +206,7 @@ class Worker:
     async def _run(
         self,
         runner: JobRunner,
-        slots: list[tuple[WhisperEngine, JetStreamContext.PullSubscription]],
+        slots: list[tuple[WhisperEngine, FairQueue]],
         heartbeat: Heartbeat,
         router: JobRouter,
         dead_letters: DeadLetterHandler,
@@ -216,7 +215,7 @@ class Worker:
             tg.create_task(self._beat(heartbeat))
             tg.create_task(dead_letters.run(self._stop_fetching))
             tg.create_task(router.run(self._stop_fetching))
-            self._slot_tasks = [tg.create_task(self._slot(runner, engine, sub)) for engine, sub in slots]
+            self._slot_tasks = [tg.create_task(self._slot(runner, engine, queue)) for engine, queue in slots]
 
     async def _beat(self, heartbeat: Heartbeat) -> None:
         beating = asyncio.create_task(heartbeat.run())
@@ -227,7 +226,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
 
-    async def _slot(self, runner: JobRunner, engine: WhisperEngine, sub: JetStreamContext.PullSubscription) -> None:
+    async def _slot(self, runner: JobRunner, engine: WhisperEngine, queue: FairQueue) -> None:
         """Feed one engine: a job is taken when the engine is free or about to be, so the next job's
         audio is fetched and decoded while the current one transcribes (at most one job waits); both
         jobs' decoded audio comes out of one budget of `max_audio_s`."""
@@ -236,7 +235,7 @@ class Worker:
         try:
             async with asyncio.TaskGroup() as jobs:
                 try:
-                    await self._feed(runner, engine, budget, sub, jobs)
+                    await self._feed(runner, engine, budget, queue, jobs)
                 finally:
                     self._fetching_slots -= 1
                     if self._fetching_slots == 0:
@@ -250,7 +249,7 @@ class Worker:
         runner: JobRunner,
         engine: WhisperEngine,
         budget: AudioBudget,
-        sub: JetStreamContext.PullSubscription,
+        queue: FairQueue,
         jobs: asyncio.TaskGroup,
     ) -> None:
         """Take jobs for one slot until the worker stops fetching (its jobs go on in `jobs`)."""
@@ -260,7 +259,7 @@ class Worker:
             await _until_set(stopping, engine.nearly_free(self.settings.prefetch_lead_s))
             if stopping.is_set():
                 break
-            msg = await self._fetch(sub)
+            msg = await queue.take(stopping)
             if msg is None:
                 continue
             if stopping.is_set():
@@ -270,17 +269,6 @@ class Worker:
             holds_engine = asyncio.Event()
             jobs.create_task(runner.run(msg, engine, budget, on_engine=holds_engine.set))
             await _until_set(stopping, holds_engine.wait())
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> Msg | None:
-        try:
-            messages = await sub.fetch(1, timeout=FETCH_TIMEOUT_S)
-        except TimeoutError:
-            return None
-        except NatsError as exc:
-            log.warning("fetching a job failed: %r", exc)
-            await asyncio.sleep(FETCH_RETRY_S)
-            return None
-        return messages[0] if messages else None
 
     async def wait(self) -> None:
         """Return when the worker's loops have ended: after `stop()`, or at once if one failed (raising its error)."""
@@ -314,10 +302,10 @@ class Worker:
             if self._slot_tasks:
                 _, unfinished = await asyncio.wait(self._slot_tasks, timeout=self.settings.shutdown_grace_s)
                 if unfinished and self._fetching_slots:
-                    # A hand-back publishes its job again: no slot of this worker may still have a pull
-                    # request out that could take it (and keep it, unacked, until its ack deadline).
+                    # A hand-back publishes its job again: no slot of this worker may still be taking a job
+                    # that could be it (and keep it, unacked, until its ack deadline).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._fetching_over.wait(), FETCH_TIMEOUT_S + FETCH_RETRY_S + 1)
+                        await asyncio.wait_for(self._fetching_over.wait(), TAKE_WAIT_S)
                 if unfinished and self._runner is not None:
                     for job_id, abort in list(self._runner.running.items()):
                         log.info("handing back job %s", job_id)

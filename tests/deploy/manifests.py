@@ -97,7 +97,8 @@ def worker_settings() -> Settings:
     return Settings.from_env(container_env(worker))
 
 
-def scaler() -> dict[str, str]:
-    (trigger,) = find("ScaledObject", "jetscribe-worker")["spec"]["triggers"]
-    assert trigger["type"] == "nats-jetstream"
-    return trigger["metadata"]
+def scalers() -> dict[str, dict[str, str]]:
+    """The worker autoscaler's triggers by the metric each reads (its `valueLocation` up to the labels)."""
+    triggers = find("ScaledObject", "jetscribe-worker")["spec"]["triggers"]
+    assert {trigger["type"] for trigger in triggers} == {"metrics-api"}
+    return {trigger["metadata"]["valueLocation"].split("{")[0]: trigger["metadata"] for trigger in triggers}

@@ -9,10 +9,10 @@ import kubernetes_validate
 import pytest
 
 from cli.main import main as jetscribe_cli
+from gateway.auth import OPEN_PATHS
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
 from jetscribe.topology import stream_configs
-from schemas import names
 from tests.deploy.dockerfiles import copy_destination, parse_dockerfile
 from tests.deploy.manifests import (
     NAMESPACE,
@@ -23,7 +23,7 @@ from tests.deploy.manifests import (
     find,
     kustomization,
     manifests,
-    scaler,
+    scalers,
     worker_settings,
 )
 from tests.deploy.nats_process import config_test
@@ -158,12 +158,22 @@ def test_services_reach_nats_through_the_helm_release() -> None:
     assert kustomization()["namespace"] == NAMESPACE
 
 
-def test_autoscaler_watches_the_consumer_of_its_workers_model() -> None:
-    metadata = scaler()
+def test_autoscaler_reads_its_workers_models_queue_from_the_gateways_metrics() -> None:
     (model,) = worker_settings().served_models
-    assert metadata["stream"] == names.JOBS_STREAM
-    assert metadata["consumer"] == names.model_consumer(model)
-    assert int(metadata["lagThreshold"]) >= worker_settings().worker_slots
+    gateway = find("Service", "jetscribe-gateway")
+    (port,) = gateway["spec"]["ports"]
+    triggers = scalers()
+    assert set(triggers) == {"jetscribe_model_queue_pending", "jetscribe_model_queue_in_flight"}
+    for metric, metadata in triggers.items():
+        assert metadata["url"] == f"http://jetscribe-gateway.{NAMESPACE}.svc.cluster.local:{port['port']}/metrics"
+        assert metadata["format"] == "prometheus"
+        assert metadata["valueLocation"] == f'{metric}{{model="{model}"}}'
+    assert float(triggers["jetscribe_model_queue_in_flight"]["targetValue"]) == worker_settings().worker_slots
+    assert float(triggers["jetscribe_model_queue_pending"]["targetValue"]) >= worker_settings().worker_slots
+
+
+def test_autoscaler_reads_metrics_the_gateway_serves_without_a_key() -> None:
+    assert "/metrics" in OPEN_PATHS
 
 
 def test_gateways_take_jobs_for_the_autoscaled_model_while_its_workers_are_scaled_to_zero() -> None:
@@ -172,20 +182,6 @@ def test_gateways_take_jobs_for_the_autoscaled_model_while_its_workers_are_scale
     (model,) = worker_settings().served_models
     assert model in settings.declared_models
     assert settings.job_default_model == model
-
-
-def test_autoscaler_reads_the_account_the_workers_log_into() -> None:
-    accounts = load_yaml(NATS_VALUES)["config"]["merge"]["accounts"]
-    (account,) = [name for name, acc in accounts.items() if any(u["user"] == "worker" for u in acc["users"])]
-    assert scaler()["account"] == account
-    assert accounts[account]["jetstream"] == "enabled"
-
-
-def test_autoscaler_queries_every_nats_server_through_the_headless_service() -> None:
-    monitor = load_yaml(NATS_VALUES)["config"]["monitor"]
-    assert monitor["enabled"]
-    expected = f"{NATS_RELEASE}-headless.{NAMESPACE}.svc.cluster.local:{monitor['port']}"
-    assert scaler()["natsServerMonitoringEndpoint"] == expected
 
 
 def test_nats_users_match_the_compose_config() -> None:

@@ -15,11 +15,10 @@ from nats.aio.client import Client
 from jetscribe.broker import connect
 from jetscribe.config import Settings
 from jetscribe.embedded import MAX_PAYLOAD_BYTES
-from jetscribe.jobqueue import ensure_consumers
 from jetscribe.topology import ensure_topology
 from schemas import names
 from tests.deploy.conftest import CREDENTIALS, PASSWORDS
-from tests.deploy.manifests import scaler, services, worker_settings
+from tests.deploy.manifests import services, worker_settings
 from tests.deploy.nats_process import DEPLOY_NATS, ConfiguredNats, config_test
 from tests.ports import free_port
 
@@ -83,31 +82,6 @@ async def test_each_service_creates_the_topology_with_its_own_user(single_node: 
     finally:
         await nc.close()
     assert {names.JOBS_STREAM, names.EVENTS_STREAM, names.DEADLETTER_STREAM} <= streams
-
-
-async def test_autoscaler_finds_jobs_waiting_for_a_model_scaled_to_zero_where_keda_looks(
-    single_node: ConfiguredNats,
-) -> None:
-    (model,) = worker_settings().served_models
-    gateway = msgspec.structs.replace(
-        compose_settings("gateway", single_node.url), nats_password=CREDENTIALS["gateway"], declared_models=(model,)
-    )
-    nc = await connect_as(gateway)
-    try:
-        js = nc.jetstream()
-        await ensure_topology(js, gateway)
-        await ensure_consumers(js, gateway, gateway.declared_models, retire_legacy=False)
-        for n in range(3):
-            await js.publish(names.model_jobs_subject(model), b"{}", headers={names.MSG_ID_HEADER: f"job-{n}"})
-    finally:
-        await nc.close()
-    trigger = scaler()
-    status, jsz = single_node.monitor(f"/jsz?acc={trigger['account']}&consumers=true&config=true")
-    assert status == 200
-    (account,) = [a for a in jsz["account_details"] if a["name"] == trigger["account"]]
-    (stream,) = [s for s in account["stream_detail"] if s["name"] == trigger["stream"]]
-    (consumer,) = [c for c in stream["consumer_detail"] if c["name"] == trigger["consumer"]]
-    assert consumer["num_pending"] + consumer["num_ack_pending"] == 3
 
 
 @contextlib.contextmanager

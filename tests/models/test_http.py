@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import names
+from tests.deploy.manifests import scalers
 from tests.gateway.conftest import StartGateway, audio_form, object_names
 from tests.gateway.test_submit import job_keys
 from tests.models.conftest import StartWorker
@@ -214,6 +215,19 @@ async def test_metrics_give_workers_slots_and_queue_per_model(
     ):
         assert line in text
     assert 'jetscribe_model_oldest_waiting_seconds{model="base"}' in text
+
+
+async def test_metrics_sum_every_tenants_waiting_jobs_in_the_series_the_autoscaler_reads(
+    start_gateway: StartGateway, js: JetStreamContext, topology: Topology
+) -> None:
+    _, http = await start_gateway(declared_models=("base",))
+    for n, tenant in enumerate(("tenant-a", "tenant-a", "tenant-b")):
+        await js.publish(names.model_jobs_subject("base", tenant), b"{}", headers={names.MSG_ID_HEADER: f"job-{n}"})
+    async with http.get("/metrics") as response:
+        series = dict(line.rsplit(" ", 1) for line in (await response.text()).splitlines() if line[:1] != "#")
+
+    read = {metric: float(series[trigger["valueLocation"]]) for metric, trigger in scalers().items()}
+    assert read == {"jetscribe_model_queue_pending": 3.0, "jetscribe_model_queue_in_flight": 0.0}
 
 
 async def test_a_gateway_leaves_the_consumer_of_older_workers_alone_and_creates_none_beside_it(

@@ -1,4 +1,4 @@
-"""Jobs reach only workers that serve their model: per-model subjects and consumers, the router behind
+"""Jobs reach only workers that serve their model: per-model subjects and per-tenant consumers, the router behind
 `jetscribe.jobs.submit`, and what happens to a job no worker can run (NATS-native producers)."""
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ def older_release_consumer() -> ConsumerConfig:
     """The one unfiltered consumer that every worker shared before jobs were routed per model."""
     return ConsumerConfig(
         durable_name=names.LEGACY_WORKERS_CONSUMER, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL
+    )
+
+
+def per_model_release_consumer(model: str) -> ConsumerConfig:
+    """The one consumer of a model that its workers shared before fair sharing between tenants."""
+    return ConsumerConfig(
+        durable_name=names.legacy_model_consumer(model),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject=f"jetscribe.jobs.{names.model_token(model)}.>",
     )
 
 
@@ -216,4 +226,18 @@ async def test_a_worker_retires_the_consumer_of_older_releases_and_runs_the_jobs
         consumers = {info.name for info in await js.consumers_info(names.JOBS_STREAM)}
 
     assert (event.type, event.job.model) == ("completed", "tiny.en")
-    assert consumers == {names.ROUTER_CONSUMER, names.model_consumer("tiny.en")}
+    assert consumers == {names.ROUTER_CONSUMER, names.tenant_consumer("tiny.en", names.DEFAULT_TENANT)}
+
+
+async def test_a_worker_retires_its_models_consumer_of_releases_before_fair_sharing_and_runs_the_jobs_in_it(
+    start_worker: StartWorker, js: JetStreamContext, topology: Topology
+) -> None:
+    await js.add_consumer(names.JOBS_STREAM, per_model_release_consumer("tiny.en"))
+    message = await job_for(topology, "en1.wav", model="tiny.en")
+    await publish_job(js, message)
+    async with start_worker("tiny.en"):
+        event = await terminal_event(js, message.job_id)
+        consumers = {info.name for info in await js.consumers_info(names.JOBS_STREAM)}
+
+    assert (event.type, event.job.model) == ("completed", "tiny.en")
+    assert consumers == {names.ROUTER_CONSUMER, names.tenant_consumer("tiny.en", names.DEFAULT_TENANT)}

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from jetscribe.config import Settings
-from jetscribe.jobqueue import model_consumer_config
+from jetscribe.jobqueue import tenant_consumer_config
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology, ensure_topology
 from schemas import names
@@ -80,9 +80,9 @@ async def test_audio_of_a_job_that_ran_out_of_deliveries_is_deleted(
     settings: Settings, nc: Client, js: JetStreamContext, topology: Topology
 ) -> None:
     crashing = msgspec.structs.replace(settings, max_deliver=2, ack_wait_s=1.0)
-    await js.add_consumer(names.JOBS_STREAM, model_consumer_config(crashing, "tiny.en"))
+    await js.add_consumer(names.JOBS_STREAM, tenant_consumer_config(crashing, "tiny.en", names.DEFAULT_TENANT))
     job_id = await submit(js, topology, AUDIO / "en3.wav", model="tiny.en")
-    sub = await js.pull_subscribe_bind(names.model_consumer("tiny.en"), names.JOBS_STREAM)
+    sub = await js.pull_subscribe_bind(names.tenant_consumer("tiny.en", names.DEFAULT_TENANT), names.JOBS_STREAM)
     for _ in range(2):  # taken and never acknowledged: a worker that dies each time
         await sub.fetch(1, timeout=10)
     await sub.unsubscribe()

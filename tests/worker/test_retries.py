@@ -13,7 +13,7 @@ from aiohttp import web
 from nats.js import JetStreamContext
 
 from jetscribe.config import Settings
-from jetscribe.jobqueue import model_consumer_config
+from jetscribe.jobqueue import tenant_consumer_config
 from jetscribe.jobstore import JobStore
 from jetscribe.topology import Topology
 from schemas import DecodeOptions, JobMessage, names
@@ -173,9 +173,9 @@ async def test_job_whose_workers_all_died_ends_failed_via_the_dead_letter_handle
     settings: Settings, start_worker: StartWorker, js: JetStreamContext, topology: Topology, job_store: JobStore
 ) -> None:
     crashing = msgspec.structs.replace(settings, max_deliver=2, ack_wait_s=1.0)
-    await js.add_consumer(names.JOBS_STREAM, model_consumer_config(crashing, "tiny.en"))
+    await js.add_consumer(names.JOBS_STREAM, tenant_consumer_config(crashing, "tiny.en", names.DEFAULT_TENANT))
     job_id = await submit_url(js, "https://example.invalid/never-fetched.wav", model="tiny.en")
-    sub = await js.pull_subscribe_bind(names.model_consumer("tiny.en"), names.JOBS_STREAM)
+    sub = await js.pull_subscribe_bind(names.tenant_consumer("tiny.en", names.DEFAULT_TENANT), names.JOBS_STREAM)
     for _ in range(2):  # taken and never acknowledged: a worker that dies each time
         await sub.fetch(1, timeout=10)
     with pytest.raises(TimeoutError):  # no third delivery; the server emits MAX_DELIVERIES instead
