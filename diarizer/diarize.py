@@ -75,7 +75,9 @@ class Diarizer:
         report.step(0, len(windows))
         embeddings = self.encoder.embed(samples, windows.starts, lambda done: report.step(done, len(windows)))
         report.check()
-        clusters = _clusters(embeddings, windows, count.bounds)
+        region_s = np.array([region.end - region.start for region in regions])
+        reliable = region_s[windows.regions] >= self.encoder.window_samples / SAMPLE_RATE
+        clusters = _clusters(embeddings, windows, count.bounds, reliable)
         turns = _turns(spans(regions, windows, clusters))
         labelled = label_segments(segments, turns) if turns else []
         report.done()
@@ -138,12 +140,15 @@ def _regions_of(segments: Sequence[Segment], duration_s: float) -> list[Region]:
     return regions
 
 
-def _clusters(embeddings: NDArray[np.float32], windows: Windows, bounds: tuple[int, int]) -> NDArray[np.int64]:
-    """A cluster per window; a window without voice takes the cluster of the nearest window with one."""
+def _clusters(
+    embeddings: NDArray[np.float32], windows: Windows, bounds: tuple[int, int], reliable: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    """A cluster per window; a window without voice takes the cluster of the nearest window with one, a window
+    longer than its speech region (`reliable` False) the nearest voice the others found."""
     voiced = np.flatnonzero(np.linalg.norm(embeddings, axis=1) >= VOICELESS_NORM)
     if len(voiced) == 0:
         return np.zeros(len(windows), dtype=np.int64)
-    found = cluster_speakers(embeddings[voiced], windows.regions[voiced], bounds)
+    found = cluster_speakers(embeddings[voiced], windows.regions[voiced], bounds, reliable[voiced])
     nearest = np.clip(np.searchsorted(voiced, np.arange(len(windows))), 0, len(voiced) - 1)
     before = np.clip(nearest - 1, 0, len(voiced) - 1)
     closer_before = np.abs(voiced[before] - np.arange(len(windows))) < np.abs(voiced[nearest] - np.arange(len(windows)))

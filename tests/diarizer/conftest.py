@@ -44,6 +44,21 @@ def four_speakers() -> Conversation:
 
 
 @pytest.fixture(scope="session")
+def back_to_back() -> Conversation:
+    """Three voices, every turn starting the instant the previous one stops (one speech region for voice activity
+    detection, as in a lively call), a one-word reply, and a voice heard in one short turn only."""
+    return converse(
+        [
+            Turn(0, SENTENCES[0]),
+            Turn(1, "Thanks. " + SENTENCES[4], pause_before_s=0),
+            Turn(2, SENTENCES[6], pause_before_s=0),
+            Turn(0, SENTENCES[8], pause_before_s=0),
+            Turn(1, SENTENCES[10], pause_before_s=0),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
 def monologue() -> Conversation:
     return converse([Turn(2, sentence) for sentence in SENTENCES[:6]])
 
