@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -141,6 +141,9 @@ class FormShape:
     def keeps(self, name: str) -> bool:
         return name in self.extra_fields or name.startswith(self.extra_prefixes)
 
+    implied_options: Callable[[Mapping[str, list[str]]], Mapping[str, str]] | None = None
+    """Option values the extra fields imply (OpenAI's `diarized_json`: `diarize`), read with the form's own
+    option fields, which win over them."""
     finish: Callable[[Submission], Awaitable[None]] | None = None
     """Turns the extra fields into the submission's language, task and options once the form is read (before the
     audio is committed); its errors refuse the submission like any other."""
@@ -404,7 +407,8 @@ async def _read_form(request: web.Request, sink: ObjectUpload | AudioDigest, sha
                 await _read_part(request, sink, part, submission, shape)
         except (ValueError, BadHttpMessage) as exc:
             raise BadRequestError(f"the multipart body is malformed: {exc}") from exc
-        submission.options = options.parse_form(submission.option_values)
+        implied = shape.implied_options(submission.extra_values) if shape.implied_options else {}
+        submission.options = options.parse_form({**implied, **submission.option_values})
         if shape.task is not None:
             submission.task = shape.task
         if shape.finish is not None:

@@ -104,9 +104,15 @@ def form_shape(task: Task, offer: ModelOffer) -> FormShape:
         fields=frozenset(),
         extra_fields=FIELDS,
         extra_prefixes=(f"{CHUNKING}[",),
+        implied_options=implied_options,
         finish=finish,
         task=task,
     )
+
+
+def implied_options(values: Mapping[str, list[str]]) -> Mapping[str, str]:
+    """`diarized_json` implies option `diarize`, so speaker counts sent with it are read as diarization's."""
+    return {"diarize": "true"} if (_one(values, "response_format") or "").strip() == DIARIZED else {}
 
 
 def read(values: Mapping[str, list[str]], offer: ModelOffer, task: Task) -> OpenAIRequest:
@@ -149,8 +155,17 @@ def decode_options(
     values: Mapping[str, list[str]], native: DecodeOptions, given: Mapping[str, str], *, diarize: bool = False
 ) -> DecodeOptions:
     """`native` (the decoding options read by their own names) with the OpenAI fields' values; an option sent by
-    its own name wins over the OpenAI field that would set it. `diarize` (`diarized_json`) turns on `diarize`."""
-    found: dict[str, Any] = {"diarize": True} if diarize else {}
+    its own name wins over the OpenAI field that would set it. `diarize` (`diarized_json`): the job must diarize
+    (`implied_options` turned it on unless the form said `diarize=false`, a 400 here)."""
+    if diarize and not native.diarize:
+        raise OpenAIError(
+            400,
+            "response_format=diarized_json labels speakers, which needs diarization: leave out diarize=false "
+            "(or ask for another response_format)",
+            param="diarize",
+            code="invalid_value",
+        )
+    found: dict[str, Any] = {}
     if (prompt := _one(values, "prompt")) is not None and prompt.strip():
         found["initial_prompt"] = prompt
     granularities = _many(values, "timestamp_granularities")

@@ -72,6 +72,30 @@ async def test_diarized_json_with_stream_is_400_naming_stream(http: aiohttp.Clie
     assert error["param"] == "stream" and "diarized_json" in error["message"]
 
 
+async def test_diarized_json_with_diarize_false_is_400_naming_diarize(http: aiohttp.ClientSession) -> None:
+    form = aiohttp.FormData(
+        {"model": "whisper-1", "response_format": "diarized_json", "diarize": "false"}, default_to_multipart=True
+    )
+    form.add_field("file", (AUDIO / "en1.wav").read_bytes(), filename="en1.wav")
+    async with http.post("/v1/audio/transcriptions", data=form) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+    assert error["param"] == "diarize" and "diarized_json" in error["message"]
+
+
+async def test_impossible_speaker_counts_with_diarized_json_are_400_saying_what_to_fix(
+    openai_client: AsyncOpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        await openai_client.audio.transcriptions.create(
+            file=AUDIO / "en1.wav",
+            model="whisper-1",
+            response_format="diarized_json",
+            extra_body={"min_speakers": "4", "max_speakers": "2"},
+        )
+    assert "min_speakers" in error_of(raised.value)["message"]
+
+
 async def test_diarized_json_is_400_on_translations(openai_client: AsyncOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised, pytest.deprecated_call():
         await openai_client.audio.translations.create(

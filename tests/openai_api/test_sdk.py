@@ -130,6 +130,17 @@ async def test_stream_sends_text_deltas_then_the_whole_text(openai_client: Async
     assert all(e.logprobs and all(p.logprob <= 0 for p in e.logprobs) for e in events[:-1])
 
 
+async def test_diarized_json_takes_the_number_of_speakers_by_name(
+    openai_client: AsyncOpenAI, conversation_wav: Path
+) -> None:
+    diarized = await openai_client.audio.transcriptions.create(
+        file=conversation_wav, model="whisper-1", response_format="diarized_json", extra_body={"num_speakers": "1"}
+    )
+
+    assert isinstance(diarized, TranscriptionDiarized)
+    assert {s.speaker for s in diarized.segments} == {"A"}
+
+
 async def test_models_lists_the_served_model_and_whisper_1(openai_client: AsyncOpenAI, service: Service) -> None:
     models = [model.id async for model in openai_client.models.list()]
     assert models == [service.settings.whisper_model, "whisper-1"]
