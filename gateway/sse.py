@@ -43,6 +43,8 @@ class _Cursor:
 
     seq: int
     percent: int
+    diarizing: bool = False
+    """`percent` is of the diarization stage, which counts 0–100 again after transcription's."""
 
 
 async def stream_job(request: web.Request) -> web.StreamResponse:
@@ -127,7 +129,8 @@ class _JobStream:
         if current.record.is_terminal:
             await self._send_done(current.record)
             return True
-        if current.record.progress > self._cursor.percent:
+        diarizing = current.record.status == "diarizing"
+        if diarizing != self._cursor.diarizing or current.record.progress > self._cursor.percent:
             await self._send_snapshot(current.record)
         return False
 
@@ -136,8 +139,9 @@ class _JobStream:
             return
         self._cursor.seq = item.seq
         if isinstance(item, ProgressEvent):
-            if item.percent >= self._cursor.percent:
-                self._cursor.percent = item.percent
+            diarizing = item.stage == "diarizing"
+            if diarizing != self._cursor.diarizing or item.percent >= self._cursor.percent:
+                self._cursor.percent, self._cursor.diarizing = item.percent, diarizing
                 await self._sse.send(encode(item).decode(), id=str(item.seq), event="progress")
         elif self._with_segments:
             await self._sse.send(encode(item).decode(), id=str(item.seq), event="segment")
@@ -146,12 +150,15 @@ class _JobStream:
         """The KV state as a progress event; `seq` 0 and no `id`, since it is not one of the worker's events.
         With `reset` (a reconnect with Last-Event-ID) it is a `reset` event: events may have been missed, this is
         where the job stands now."""
-        self._cursor.percent = max(self._cursor.percent, record.progress)
+        diarizing = record.status == "diarizing"
+        same_scale = diarizing == self._cursor.diarizing
+        self._cursor.percent = max(self._cursor.percent, record.progress) if same_scale else record.progress
+        self._cursor.diarizing = diarizing
         event = ProgressEvent(
             job_id=record.id,
             seq=0,
             percent=record.progress,
-            stage="queued" if record.status == "queued" else "transcribing",
+            stage="queued" if record.status == "queued" else "diarizing" if diarizing else "transcribing",
         )
         await self._sse.send(encode(event).decode(), event="reset" if reset else "progress")
 

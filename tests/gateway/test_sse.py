@@ -17,6 +17,7 @@ from gateway import keys
 from gateway.main import GatewayServer
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.progress import Stage
 from schemas import ProgressEvent, Segment, SegmentEvent, encode, names
 from tests.gateway.conftest import StartGateway, audio_form, read_events
 
@@ -27,9 +28,9 @@ async def submit(http: aiohttp.ClientSession) -> str:
         return (await response.json())["job_id"]
 
 
-async def publish_progress(nc: Client, job_id: str, *pairs: tuple[int, int]) -> None:
+async def publish_progress(nc: Client, job_id: str, *pairs: tuple[int, int], stage: Stage = "transcribing") -> None:
     for seq, percent in pairs:
-        event = ProgressEvent(job_id=job_id, seq=seq, percent=percent, stage="transcribing")
+        event = ProgressEvent(job_id=job_id, seq=seq, percent=percent, stage=stage)
         await nc.publish(names.progress_subject(job_id), encode(event))
     await nc.flush()
 
@@ -97,6 +98,24 @@ async def test_progress_events_follow_the_snapshot_with_their_seq_as_id(
     ]
     assert live[0].data == {"type": "progress", "job_id": job_id, "seq": 1, "percent": 10, "stage": "transcribing"}
     assert [e.event for e in rest] == ["done"]
+
+
+async def test_the_diarization_stage_counts_its_percent_from_zero_again(
+    http: aiohttp.ClientSession, nc: Client
+) -> None:
+    job_id = await submit(http)
+    async with http.get(f"/jobs/{job_id}/stream") as response:
+        await read_events(response, stop_after=1)
+        await publish_progress(nc, job_id, (1, 50), (2, 99))
+        await publish_progress(nc, job_id, (1_000_001, 0), (1_000_002, 40), (1_000_003, 30), stage="diarizing")
+        live, _ = await read_events(response, stop_after=4)
+        await cancel(http, job_id)
+    assert [(e.data["stage"], e.data["percent"]) for e in live] == [
+        ("transcribing", 50),
+        ("transcribing", 99),
+        ("diarizing", 0),
+        ("diarizing", 40),
+    ]
 
 
 async def test_duplicate_and_out_of_order_events_are_skipped(http: aiohttp.ClientSession, nc: Client) -> None:
