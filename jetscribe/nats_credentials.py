@@ -1,9 +1,12 @@
 """The credentials of the embedded nats-server that `jetscribe serve` starts: made once, kept under `DATA_DIR`.
 
 The file is shell-readable `KEY=value` lines, owner-only (0600), named for the variables the `nats` CLI reads
-(`NATS_USER`, `NATS_PASSWORD`), so a native producer on the same machine connects with
+(`NATS_USER`, `NATS_PASSWORD`) and, again, for the settings jetscribe's own processes read (`JETSCRIBE_NATS_USER`,
+`JETSCRIBE_NATS_PASSWORD`), so a native producer, or one more worker or diarization worker, on the same machine
+connects with
 
     set -a; . <data_dir>/nats-credentials.env; set +a; nats --server nats://127.0.0.1:4222 stream ls
+    set -a; . <data_dir>/nats-credentials.env; set +a; JETSCRIBE_NATS_URL=nats://127.0.0.1:4222 jetscribe diarizer
 
 and a program reads the two values from it. The same file is reused on every start, so clients keep working across
 restarts; deleting it makes new credentials on the next start.
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 USER: Final = "jetscribe"
 USER_KEY: Final = "NATS_USER"
 PASSWORD_KEY: Final = "NATS_PASSWORD"
+SETTING_KEYS: Final = ("JETSCRIBE_NATS_USER", "JETSCRIBE_NATS_PASSWORD")
+"""The same two values under the names of jetscribe's settings (written, not read back)."""
 PASSWORD_BYTES: Final = 32
 """256 bits from `secrets`; written URL-safe base64 (43 characters of [A-Za-z0-9_-], safe unquoted in shell and
 in the nats-server config)."""
@@ -36,7 +41,8 @@ _SAFE: Final = re.compile(r"[A-Za-z0-9_.-]+")
 """What a kept user name or password may hold: it is written quoted into the nats-server config."""
 _HEADER: Final = (
     "# Credentials of the nats-server that `jetscribe serve` embeds (made once; keep this file owner-only).\n"
-    "# Shell: set -a; . THIS_FILE; set +a  — the nats CLI reads NATS_USER and NATS_PASSWORD.\n"
+    "# Shell: set -a; . THIS_FILE; set +a  — the nats CLI reads NATS_USER and NATS_PASSWORD,\n"
+    "# `jetscribe worker` and `jetscribe diarizer` JETSCRIBE_NATS_USER and JETSCRIBE_NATS_PASSWORD.\n"
 )
 
 
@@ -60,7 +66,11 @@ def load_or_create(path: Path) -> NatsCredentials:
     except OSError as exc:
         raise ConfigError(f"cannot read the NATS credentials file {path}: {exc}") from exc
     credentials = NatsCredentials(user=USER, password=secrets.token_urlsafe(PASSWORD_BYTES))
-    text = f"{_HEADER}{USER_KEY}={credentials.user}\n{PASSWORD_KEY}={credentials.password}\n"
+    user_setting, password_setting = SETTING_KEYS
+    text = (
+        f"{_HEADER}{USER_KEY}={credentials.user}\n{PASSWORD_KEY}={credentials.password}\n"
+        f"{user_setting}={credentials.user}\n{password_setting}={credentials.password}\n"
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)

@@ -19,6 +19,13 @@ def test_credentials_are_made_once_owner_only_and_read_back_unchanged(tmp_path: 
     assert load_or_create(path) == made
 
 
+def test_the_file_also_holds_the_values_under_the_names_of_jetscribes_settings(tmp_path: Path) -> None:
+    path = tmp_path / "nats-credentials.env"
+    made = load_or_create(path)
+    lines = set(path.read_text().splitlines())
+    assert {f"JETSCRIBE_NATS_USER={made.user}", f"JETSCRIBE_NATS_PASSWORD={made.password}"} <= lines
+
+
 def test_two_data_dirs_get_different_passwords(tmp_path: Path) -> None:
     assert load_or_create(tmp_path / "a.env").password != load_or_create(tmp_path / "b.env").password
 
