@@ -249,6 +249,31 @@ def test_the_job_page_plays_the_audio_and_a_click_on_a_segment_seeks_and_highlig
     assert browser.js("return document.getElementById('player').currentTime") >= start
 
 
+def test_a_diarized_upload_shows_its_speakers_turn_by_turn_and_on_its_segments(
+    browser: Browser, service: Service, conversation_wav: Path
+) -> None:
+    browser.open(service.url)
+    browser.wait(lambda: browser.find_all("#option-diarize"), what="the options")
+    browser.js("document.querySelector('#options details.more').open = true")
+    diarize = browser.find("#option-diarize")
+    if diarize.tag_name == "select":
+        Select(diarize).select_by_value("true")
+    elif not diarize.is_selected():
+        diarize.click()
+    watch_stages(browser)
+    browser.upload(conversation_wav)
+    card = card_of(browser, conversation_wav.name)
+    browser.wait(lambda: stage(browser, card) in ("done", "failed"), what="the job to end", timeout_s=240)
+
+    assert stage(browser, card) == "done"
+    assert any(entry.startswith("diarizing:") for entry in browser.js("return window.seen"))
+    lines = browser.find(f"{card} .transcript").text.splitlines()
+    assert {line.split(":")[0] for line in lines} == {"SPEAKER_00", "SPEAKER_01"}
+    browser.find(f"{card} a.name").click()
+    browser.wait(lambda: browser.find_all("#segments .speaker"), what="the labelled segments")
+    assert {s.text for s in browser.find_all("#segments .speaker")} == {"SPEAKER_00", "SPEAKER_01"}
+
+
 def test_a_long_job_is_cancelled_from_its_page(browser: Browser, service: Service) -> None:
     browser.open(service.url)
     browser.upload(AUDIO / "long60.ogg")

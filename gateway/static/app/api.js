@@ -141,7 +141,7 @@ export async function follow(jobId, onProgress) {
     try {
       for await (const message of events(jobId, lastId)) {
         lastId = message.id;
-        if (message.event === "progress") onProgress(message.data.percent);
+        if (message.event === "progress") onProgress(message.data.percent, message.data.stage);
         if (message.event === "done") return message.data.job;
       }
     } catch (error) {

@@ -202,14 +202,23 @@ async function followUpload(jobId, view) {
   refreshList();
   let job;
   try {
-    job = await follow(jobId, (percent) => setStage(view, percent > 0 ? "transcribing" : "queued", percent));
+    job = await follow(jobId, (percent, stage) =>
+      setStage(view, stage === "diarizing" ? "diarizing" : percent > 0 ? "transcribing" : "queued", percent),
+    );
   } catch (error) {
     setStage(view, "lost");
     return showFailure(view, `Following the job failed: ${explain(error)}`);
   }
   setStage(view, job.status, job.status === "done" ? 100 : view.bar.value);
   if (job.status === "done") {
-    const text = job.segments.map((s) => s.text.trim()).join(" ");
+    // Diarized: one line per speaker turn, "SPEAKER_00: …".
+    const turns = [];
+    for (const s of job.segments) {
+      const last = turns.at(-1);
+      if (last && last.speaker === s.speaker) last.text += ` ${s.text.trim()}`;
+      else turns.push({ speaker: s.speaker, text: s.text.trim() });
+    }
+    const text = turns.map((t) => (t.speaker ? `${t.speaker}: ${t.text}` : t.text)).join(job.speakers ? "\n" : " ");
     view.result.append(el("p", { className: "transcript", textContent: text || "(no speech found)" }), downloads(jobId));
   } else {
     showFailure(view, job.error || `The job was ${job.status}.`);
@@ -343,7 +352,12 @@ function renderJob(job) {
         "li",
         { className: "segment", tabIndex: 0 },
         el("span", { className: "time", textContent: `${clock(segment.start)} – ${clock(segment.end)}` }),
-        el("span", { className: "text", textContent: segment.text.trim() }),
+        el(
+          "span",
+          { className: "text" },
+          ...(segment.speaker ? [el("span", { className: "speaker", textContent: segment.speaker }), " "] : []),
+          segment.text.trim(),
+        ),
       );
       item.dataset.start = segment.start;
       item.dataset.end = segment.end;
