@@ -168,9 +168,12 @@ def _describe(job: Job) -> None:
         lines.append(f"audio     {job.duration_secs:.1f} s")
     if job.error:
         lines.append(f"error     {job.error}")
+    for speaker in job.speakers or []:
+        lines.append(f"speaker   {speaker.speaker}: {speaker.speaking_time_s:.1f} s in {speaker.turns} turns")
     for line in lines:
         console.print(line, markup=False, highlight=False)
     for segment in job.segments:
+        who = f"{segment.speaker}: " if segment.speaker else ""
         console.print(
-            f"[{segment.start:8.2f} → {segment.end:8.2f}] {segment.text.strip()}", markup=False, highlight=False
+            f"[{segment.start:8.2f} → {segment.end:8.2f}] {who}{segment.text.strip()}", markup=False, highlight=False
         )

@@ -19,6 +19,7 @@ from diarization import DiarizationWorker
 from gateway.main import GatewayServer
 from gateway.transcripts import FORMATS
 from jetscribe.config import Settings
+from schemas import DecodeOptions
 from tests.frontends.conftest import AUDIO, TEXTS, StartGateway
 from tests.ports import free_port
 
@@ -294,6 +295,21 @@ async def test_speakers_gives_a_text_transcript_in_turns_of_labelled_speakers(
     assert len(turns) >= 4
     assert {turn.split(": ", 1)[0] for turn in turns} == {"SPEAKER_00", "SPEAKER_01"}
     assert turns[0].startswith("SPEAKER_00: ")
+
+
+@pytest.mark.usefixtures("worker")
+async def test_jobs_get_shows_the_speakers_of_a_diarized_job(
+    gateway: GatewayServer, settings: Settings, nc: Client, conversation_wav: Path
+) -> None:
+    async with DiarizationWorker(settings, nc), JetscribeClient(gateway.url) as client:
+        job = await client.wait(await client.submit(conversation_wav, options=DecodeOptions(diarize=True)))
+    assert job.status == "done", job.error
+
+    status, stdout, _ = await jetscribe("jobs", "get", job.id, "--server", gateway.url)
+
+    assert status == 0
+    assert re.search(r"speaker   SPEAKER_00: \d+\.\d s in \d+ turns", stdout), stdout
+    assert re.search(r"\] SPEAKER_01: \w", stdout), stdout
 
 
 async def test_a_speaker_count_out_of_range_is_a_usage_error_naming_it(tmp_path: Path) -> None:
