@@ -10,6 +10,7 @@ stream waits.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -49,10 +50,30 @@ async def live_diarizers(js: JetStreamContext) -> list[DiarizerHeartbeat]:
 
 
 async def _queue(js: JetStreamContext) -> QueueDepth:
+    """The stage's queue, with how long its first waiting job has waited (by that message's stream time)."""
     try:
         consumer = await js.consumer_info(names.DIARIZE_STREAM, names.DIARIZERS_CONSUMER)
     except NotFoundError:
         # No diarization worker has ever started: every message of the work-queue stream waits.
-        waiting = (await js.stream_info(names.DIARIZE_STREAM)).state.messages
-        return QueueDepth(pending=waiting, in_flight=0)
-    return QueueDepth(pending=consumer.num_pending or 0, in_flight=consumer.num_ack_pending or 0)
+        state = (await js.stream_info(names.DIARIZE_STREAM)).state
+        return QueueDepth(pending=state.messages, in_flight=0, oldest_waiting_s=await _waited(js, 0, state.messages))
+    pending = consumer.num_pending or 0
+    delivered = (consumer.delivered.stream_seq or 0) if consumer.delivered else 0
+    return QueueDepth(
+        pending=pending,
+        in_flight=consumer.num_ack_pending or 0,
+        oldest_waiting_s=await _waited(js, delivered, pending),
+    )
+
+
+async def _waited(js: JetStreamContext, delivered: int, pending: int) -> float | None:
+    """Seconds the first message after stream sequence `delivered` has waited; None when nothing waits."""
+    if not pending:
+        return None
+    try:
+        first = await js.get_msg(names.DIARIZE_STREAM, seq=delivered + 1, next=True)
+    except NotFoundError:
+        return None  # taken since the consumer was read
+    if first.time is None:
+        return None
+    return round(max(0.0, (datetime.now(UTC) - first.time).total_seconds()), 3)

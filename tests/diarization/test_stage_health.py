@@ -68,6 +68,7 @@ async def test_health_counts_jobs_waiting_for_diarization_and_is_degraded_while_
 
     assert status == 503
     assert body["diarization"]["queue"]["pending"] == 1
+    assert body["diarization"]["queue"]["oldest_waiting_s"] >= 0
     assert body["problems"] == [
         "1 job(s) wait for diarization and no diarization worker is alive (no heartbeat in the jetscribe_diarizers "
         "bucket): run `jetscribe diarizer`"
