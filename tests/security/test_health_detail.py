@@ -66,7 +66,7 @@ async def test_without_keys_the_health_detail_stays_public(http: aiohttp.ClientS
     async with http.get("/health") as response:
         body = await response.json()
 
-    assert set(body) == {"status", "nats_connected", "queue", "workers", "models", "problems"}
+    assert set(body) == {"status", "nats_connected", "queue", "workers", "models", "diarization", "problems"}
     assert body["problems"] == ["no worker is alive (no heartbeat in the workers bucket)"]
 
 
