@@ -91,12 +91,19 @@ class Tenancy:
         """The keys of `settings.api_keys` (tenant `default`) and of the tenants file. Reads the file (blocking).
 
         Raises ConfigError naming the file and what is wrong with it: unreadable, not TOML, a field out of
-        shape, or a key listed twice.
+        shape, a tenant without a key, or a key listed twice.
         """
         keys = [_Key(hashlib.sha256(key.encode()).digest(), SHARED_KEY) for key in settings.api_keys]
         queued_limits: dict[str, int] = {}
         if settings.tenants_file is not None:
             for name, entry in _read(settings.tenants_file).tenants.items():
+                if not entry.key_sha256:
+                    # A file of tenants without keys would leave every route open to anyone, silently.
+                    raise ConfigError(
+                        f"JETSCRIBE_TENANTS_FILE={str(settings.tenants_file)!r}: tenant {name!r} has no key "
+                        '(key_sha256 = []): give it at least one (`key_sha256 = ["<sha256 of the key>"]`, '
+                        'printf %s "$KEY" | sha256sum) or remove it'
+                    )
                 caller = Caller(name, admin=entry.admin)
                 keys.extend(_Key(bytes.fromhex(digest), caller) for digest in entry.key_sha256)
                 if entry.max_queued_jobs is not None:

@@ -290,6 +290,16 @@ def test_a_malformed_tenants_file_is_refused_at_start_naming_the_problem(
     assert problem in str(raised.value)
 
 
+def test_a_tenant_without_a_key_is_refused_at_start_naming_it(tmp_path: Path) -> None:
+    # A file of such tenants alone would have left every route open to requests without a key.
+    path = tmp_path / "tenants.toml"
+    path.write_text("[tenants.acme]\nkey_sha256 = []\n")
+
+    with pytest.raises(ConfigError, match=r"tenant 'acme' has no key") as raised:
+        Tenancy.from_settings(Settings(tenants_file=path))
+    assert "sha256sum" in str(raised.value)
+
+
 def test_a_missing_tenants_file_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         Tenancy.from_settings(Settings(tenants_file=tmp_path / "absent.toml"))
