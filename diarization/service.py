@@ -22,7 +22,6 @@ from typing import Final, Self
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
@@ -32,11 +31,11 @@ from diarizer import Diarizer
 from jetscribe.config import Settings
 from jetscribe.jobqueue import diarizers_consumer_config
 from jetscribe.jobstore import JobStore
+from jetscribe.stage.cancel import abort_requested, unsubscribe
 from jetscribe.stage.deadletter import DeadLetterHandler, diarize_deadletter_config
 from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import diarizers_bucket, ensure_topology
-from schemas import SchemaError, names
-from schemas.codec import decode_cancel
+from schemas import names
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +109,9 @@ class DiarizationWorker:
         )
         await self._js.add_consumer(names.DIARIZE_STREAM, diarizers_consumer_config(settings))
         cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
-        self._stack.push_async_callback(self._unsubscribe, cancels)
+        self._stack.push_async_callback(unsubscribe, cancels)
         sub = await self._js.pull_subscribe_bind(names.DIARIZERS_CONSUMER, names.DIARIZE_STREAM)
-        self._stack.push_async_callback(self._unsubscribe, sub)
+        self._stack.push_async_callback(unsubscribe, sub)
         dead_letters = DeadLetterHandler(
             self._js, store, audio=None if settings.keep_audio else topology.audio, config=diarize_deadletter_config()
         )
@@ -172,20 +171,7 @@ class DiarizationWorker:
         await asyncio.shield(self._main)
 
     async def _on_cancel(self, msg: Msg) -> None:
-        try:
-            request = decode_cancel(msg.data)
-        except SchemaError as exc:
-            log.warning("ignored a malformed cancel request on %s: %s", msg.subject, exc)
-            return
-        abort = self._runner.running.get(request.job_id) if self._runner else None
-        if abort is not None:
-            log.info("cancelling the diarization of job %s", request.job_id)
-            abort.trigger("cancelled")
-
-    @staticmethod
-    async def _unsubscribe(sub: Subscription | JetStreamContext.PullSubscription) -> None:
-        with contextlib.suppress(NatsError):
-            await sub.unsubscribe()
+        abort_requested(msg, self._runner.running if self._runner else {}, "the diarization of job")
 
     async def stop(self) -> None:
         """Stop taking jobs, let the running one finish within the grace period, hand it back otherwise."""

@@ -28,8 +28,6 @@ from typing import Any, Final, Self
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from jetscribe.config import Settings
@@ -41,12 +39,12 @@ from jetscribe.models.files import model_quantization
 from jetscribe.models.store import resolve_model
 from jetscribe.offer import OfferReader
 from jetscribe.stage.budget import AudioBudget
+from jetscribe.stage.cancel import abort_requested, unsubscribe
 from jetscribe.stage.deadletter import DeadLetterHandler
 from jetscribe.stage.decode import slot_budget
 from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import ensure_topology, workers_bucket
-from schemas import SchemaError, names
-from schemas.codec import decode_cancel
+from schemas import names
 from schemas.workers import ServedModel
 from worker.engine import WhisperEngine
 from worker.fairshare import FairQueue
@@ -179,7 +177,7 @@ class Worker:
         await heartbeat.beat()
         await ensure_consumers(self._js, settings, [model.name for model in self._models])
         cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
-        self._stack.push_async_callback(self._unsubscribe, cancels)
+        self._stack.push_async_callback(unsubscribe, cancels)
         slots: list[tuple[WhisperEngine, FairQueue]] = []
         for model in self._models:
             queue = await self._stack.enter_async_context(FairQueue(self._nc, settings, model.name))
@@ -277,20 +275,7 @@ class Worker:
         await asyncio.shield(self._main)
 
     async def _on_cancel(self, msg: Msg) -> None:
-        try:
-            request = decode_cancel(msg.data)
-        except SchemaError as exc:
-            log.warning("ignored a malformed cancel request on %s: %s", msg.subject, exc)
-            return
-        abort = self._runner.running.get(request.job_id) if self._runner else None
-        if abort is not None:
-            log.info("cancelling job %s", request.job_id)
-            abort.trigger("cancelled")
-
-    @staticmethod
-    async def _unsubscribe(sub: Subscription | JetStreamContext.PullSubscription) -> None:
-        with contextlib.suppress(NatsError):
-            await sub.unsubscribe()
+        abort_requested(msg, self._runner.running if self._runner else {}, "job")
 
     async def stop(self) -> None:
         """Stop taking jobs, let running ones finish within the grace period, hand back the rest."""
