@@ -32,6 +32,11 @@ Positive = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+EngineKind = Literal["whispercpp", "ctranslate2"]
+"""The Whisper engines a worker can run (worker/engine.py)."""
+ENGINES: Final[tuple[EngineKind, ...]] = ("whispercpp", "ctranslate2")
+ComputeType = Literal["auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32"]
+"""CTranslate2's compute types (ctranslate2 docs, "Quantization"); `auto` is `int8` on a CPU, `float16` on a GPU."""
 GiB: Final = 1 << 30
 MiB: Final = 1 << 20
 DAY_S: Final = 86_400
@@ -140,8 +145,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Worker
     worker_slots: Positive = 1
     """Jobs one worker runs at once, each with its own copy of the model."""
+    engine: EngineKind = "whispercpp"
+    """The Whisper engine of every model a worker serves: `whispercpp` (GGML weights, whisper.cpp) or `ctranslate2`
+    (CTranslate2 weights, faster-whisper; faster on CPUs, and batched). README, "Choosing an engine"."""
+    model_engines: tuple[str, ...] = ()
+    """Per-model exceptions to `engine`, as NAME=ENGINE pairs, comma-separated
+    (`base=ctranslate2,tiny.en=whispercpp`)."""
+    compute_type: ComputeType = "auto"
+    """What CTranslate2 computes in: `int8` (the `auto` choice on CPUs), `int8_float16`, `float16` (`auto` on GPUs),
+    `float32`, …; whisper.cpp models are quantized in their file instead (`jetscribe models quantize`)."""
+    batch_size: Positive = 1
+    """30 s chunks of a job's speech CTranslate2 decodes in one batched forward pass; 1 decodes them one after the
+    other, each conditioned on the temperature fallback (batches decode at the job's `temperature` alone)."""
     threads: Positive = msgspec.field(default_factory=available_cpus)
-    """Threads whisper.cpp uses per job; default the CPUs this process may use (affinity and cgroup quota)."""
+    """Threads the engine uses per job; default the CPUs this process may use (affinity and cgroup quota)."""
     use_gpu: bool = True
     """Run Whisper on the GPU when the build supports it."""
     flash_attn: bool = True
@@ -192,13 +209,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __post_init__(self) -> None:
         _check_models(self)
+        _check_engines(self)
 
     @property
     def served_models(self) -> tuple[str, ...]:
         """The names of the models a worker started with these settings serves, in the order given."""
-        if self.whisper_model_path is not None:
-            return (self.whisper_model_path.name.removeprefix("ggml-").removesuffix(".bin"),)
+        path = self.whisper_model_path
+        if path is not None:
+            # A GGML file (`ggml-NAME.bin`), or a CTranslate2 model directory named after the model.
+            return (path.name if path.suffix != ".bin" else path.name.removeprefix("ggml-").removesuffix(".bin"),)
         return tuple(name.strip() for name in self.whisper_model.split(",") if name.strip())
+
+    def engine_of(self, model: str) -> EngineKind:
+        """The engine a worker runs `model` with: its entry in `model_engines`, else `engine`."""
+        return _model_engines(self.model_engines).get(model, self.engine)
 
     @property
     def job_default_model(self) -> str:
@@ -243,6 +267,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             return msgspec.convert(raw, cls)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"invalid settings override: {exc}") from exc
+
+
+def _model_engines(pairs: tuple[str, ...]) -> dict[str, EngineKind]:
+    """`model_engines` as {model: engine}; ConfigError for a pair that is not NAME=ENGINE with a known engine."""
+    found: dict[str, EngineKind] = {}
+    for pair in pairs:
+        model, _, engine = (part.strip() for part in pair.partition("="))
+        if not model or engine not in ENGINES:
+            raise ConfigError(
+                f"JETSCRIBE_MODEL_ENGINES: {pair!r} is not NAME=ENGINE with ENGINE one of {', '.join(ENGINES)} "
+                "(e.g. JETSCRIBE_MODEL_ENGINES=base=ctranslate2,tiny.en=whispercpp)"
+            )
+        found[model] = engine
+    return found
+
+
+def _check_engines(settings: Settings) -> None:
+    """Raise ConfigError for engine settings that cannot take effect."""
+    _model_engines(settings.model_engines)
+    served = settings.served_models
+    if settings.batch_size > 1 and not any(settings.engine_of(model) == "ctranslate2" for model in served):
+        raise ConfigError(
+            f"JETSCRIBE_BATCH_SIZE={settings.batch_size} batches the CTranslate2 engine only, and no model here runs "
+            "on it: set JETSCRIBE_ENGINE=ctranslate2 (or name models in JETSCRIBE_MODEL_ENGINES), or leave the batch "
+            "size at 1"
+        )
 
 
 def _check_models(settings: Settings) -> None:

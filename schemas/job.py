@@ -106,6 +106,12 @@ class Job(msgspec.Struct, kw_only=True):
     model: str | None = None
     """The Whisper model that ran the job, e.g. `base`; while it is queued, the one it will run with (null for a
     job sent straight to NATS without `model`, until a worker takes it)."""
+    engine: Literal["whispercpp", "ctranslate2"] | None = None
+    """The Whisper engine that runs or ran the job (`JETSCRIBE_ENGINE` of its worker); null until a worker starts
+    it."""
+    compute_type: str | None = None
+    """What the CTranslate2 engine computed in (`int8`, `int8_float16`, `float16`, `float32`, …); null with
+    whisper.cpp, whose model file holds its weights' type."""
     webhook: WebhookState | None = None
     timings: JobTimings | None = None
     filename: str | None = None

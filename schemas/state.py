@@ -38,6 +38,10 @@ class JobRecord(msgspec.Struct, kw_only=True):
     worker_id: str | None = None
     model: str | None = None
     """The requested model (the default one filled in) while queued; the model that ran it from its start on."""
+    engine: Literal["whispercpp", "ctranslate2"] | None = None
+    """The Whisper engine that runs or ran it; None until a worker starts it."""
+    compute_type: str | None = None
+    """What the CTranslate2 engine computed in (`int8`, `float16`, …); None with whisper.cpp."""
     attempts: int = 0
     cancel_requested: bool = False
     transcript_object: str | None = None
@@ -88,6 +92,8 @@ class JobRecord(msgspec.Struct, kw_only=True):
             completed_at=self.completed_at,
             started_at=self.started_at,
             model=self.model,
+            engine=self.engine,
+            compute_type=self.compute_type,
             webhook=self.webhook,
             timings=self.timings,
             filename=self.filename,

@@ -23,7 +23,14 @@ class ServedModel(msgspec.Struct, kw_only=True):
     multilingual: bool
     """False for English-only models (`tiny.en`, `base.en`, …), which transcribe English alone."""
     quantization: str
-    """How the model's weights are stored, from its GGML header: `f16`, `q8_0`, `q5_0`, `q5_1`, …"""
+    """How the model's weights are held: from its GGML header with whisper.cpp (`f16`, `q8_0`, `q5_0`, `q5_1`, …),
+    the weight type of the compute type with CTranslate2 (`int8`, `f16`, `f32`)."""
+    engine: Literal["whispercpp", "ctranslate2"] = "whispercpp"
+    """The Whisper engine running it (`JETSCRIBE_ENGINE`); `whispercpp` from workers older than this field."""
+    compute_type: str | None = None
+    """What CTranslate2 computes in (`int8`, `int8_float16`, `float16`, `float32`, …); null with whisper.cpp."""
+    batch_size: int = 1
+    """30 s chunks of a job decoded in one batched forward pass (CTranslate2); 1 decodes them one by one."""
     slots: int
     busy_slots: int
     """Slots whose model is transcribing a job right now."""

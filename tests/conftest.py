@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from jetscribe.broker import connect
-from jetscribe.config import Settings
+from jetscribe.config import ENGINES, Settings
 from jetscribe.embedded import EmbeddedNats
 from jetscribe.jobstore import JobStore
 from jetscribe.models.store import resolve_model
@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGES = ["schemas", "jetscribe", "gateway", "worker", "client", "cli"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or fixture) that asks for `engine_kind` runs on every Whisper engine, or on those its
+    `@pytest.mark.engines(...)` names; per module, so module-scoped engines load once per kind."""
+    if "engine_kind" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        metafunc.parametrize("engine_kind", marker.args if marker else ENGINES, scope="module")
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,7 @@ from jetscribe.stage.progress import ProgressReporter, first_seq
 from schemas import DiarizationMessage, JobMessage, JobRecord, JobTimings, SchemaError, encode, names
 from schemas.codec import decode_job_message
 from worker.deadline import JobDeadline
-from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
+from worker.engine import DecodeRequest, Engine, Hooks, Transcription
 from worker.errors import UnsupportedJobError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ async def _background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.
 class _Slot:
     """What one worker slot lends a job: its Whisper engine and its decoded-audio budget."""
 
-    engine: WhisperEngine
+    engine: Engine
     budget: AudioBudget
 
 
@@ -121,7 +121,7 @@ class JobRunner:
         """Jobs completed (status done), by the model that ran them."""
 
     async def run(
-        self, msg: Msg, engine: WhisperEngine, budget: AudioBudget, on_engine: Callable[[], None] = lambda: None
+        self, msg: Msg, engine: Engine, budget: AudioBudget, on_engine: Callable[[], None] = lambda: None
     ) -> None:
         """Take one delivery to its end; never raises for anything a job can do.
 
@@ -222,6 +222,8 @@ class JobRunner:
                 started_at=now,
                 worker_id=self._worker_id,
                 model=model,
+                engine=slot.engine.kind,
+                compute_type=slot.engine.compute_type,
                 attempts=record.attempts + 1,
                 progress=0,
             )

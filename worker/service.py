@@ -35,8 +35,6 @@ from jetscribe.errors import FfmpegMissingError
 from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.jobqueue import ensure_consumers
 from jetscribe.jobstore import JobStore
-from jetscribe.models.files import model_quantization
-from jetscribe.models.store import resolve_model
 from jetscribe.offer import OfferReader
 from jetscribe.stage.budget import AudioBudget
 from jetscribe.stage.cancel import abort_requested, unsubscribe
@@ -46,7 +44,7 @@ from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import ensure_topology, workers_bucket
 from schemas import names
 from schemas.workers import ServedModel
-from worker.engine import WhisperEngine
+from worker.engine import Engine, engine_spec, load_engine
 from worker.fairshare import FairQueue
 from worker.heartbeat import Heartbeat
 from worker.router import JobRouter
@@ -64,14 +62,17 @@ class _Model:
     """One model this worker serves: its engines (one per slot) and what the heartbeat says of it."""
 
     name: str
-    quantization: str
-    engines: list[WhisperEngine]
+    engines: list[Engine]
 
     def served(self, jobs_done: int) -> ServedModel:
+        first = self.engines[0]
         return ServedModel(
             name=self.name,
-            multilingual=self.engines[0].multilingual,
-            quantization=self.quantization,
+            multilingual=first.multilingual,
+            quantization=first.quantization,
+            engine=first.kind,
+            compute_type=first.compute_type,
+            batch_size=first.batch_size,
             slots=len(self.engines),
             busy_slots=sum(engine.lock.locked() for engine in self.engines),
             jobs_done=jobs_done,
@@ -178,7 +179,7 @@ class Worker:
         await ensure_consumers(self._js, settings, [model.name for model in self._models])
         cancels = await self._nc.subscribe(names.CANCEL_WILDCARD, cb=self._on_cancel)
         self._stack.push_async_callback(unsubscribe, cancels)
-        slots: list[tuple[WhisperEngine, FairQueue]] = []
+        slots: list[tuple[Engine, FairQueue]] = []
         for model in self._models:
             queue = await self._stack.enter_async_context(FairQueue(self._nc, settings, model.name))
             slots.extend((engine, queue) for engine in model.engines)
@@ -188,23 +189,24 @@ class Worker:
 
     async def _load(self, name: str) -> _Model:
         """Resolve model `name` (importing or quantizing it on first use) and load one warmed engine per slot."""
-        settings = self.settings
-        path = await asyncio.to_thread(resolve_model, name, settings.model_dir, settings.whisper_model_path)
-        quantization = await asyncio.to_thread(model_quantization, path)
+        spec = await asyncio.to_thread(engine_spec, self.settings, name)
         engines = []
-        for _ in range(settings.worker_slots):
-            engine = await WhisperEngine.load(
-                path, name=name, threads=settings.threads, use_gpu=settings.use_gpu, flash_attn=settings.flash_attn
-            )
+        for _ in range(self.settings.worker_slots):
+            engine = await load_engine(spec)
             self._stack.push_async_callback(engine.aclose)
             engines.append(engine)
-        log.info("worker %s: %d × %s loaded and warmed up from %s", self.worker_id, len(engines), name, path)
-        return _Model(name=name, quantization=quantization, engines=engines)
+        first = engines[0]
+        log.info(
+            "worker %s: %d × %s loaded and warmed up on %s (%s, batch %d) from %s",
+            self.worker_id, len(engines), name, first.kind, first.compute_type or first.quantization,
+            first.batch_size, spec.path,
+        )  # fmt: skip
+        return _Model(name=name, engines=engines)
 
     async def _run(
         self,
         runner: JobRunner,
-        slots: list[tuple[WhisperEngine, FairQueue]],
+        slots: list[tuple[Engine, FairQueue]],
         heartbeat: Heartbeat,
         router: JobRouter,
         dead_letters: DeadLetterHandler,
@@ -224,7 +226,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
 
-    async def _slot(self, runner: JobRunner, engine: WhisperEngine, queue: FairQueue) -> None:
+    async def _slot(self, runner: JobRunner, engine: Engine, queue: FairQueue) -> None:
         """Feed one engine: a job is taken when the engine is free or about to be, so the next job's
         audio is fetched and decoded while the current one transcribes (at most one job waits); both
         jobs' decoded audio comes out of one budget of `max_audio_s`."""
@@ -245,7 +247,7 @@ class Worker:
     async def _feed(
         self,
         runner: JobRunner,
-        engine: WhisperEngine,
+        engine: Engine,
         budget: AudioBudget,
         queue: FairQueue,
         jobs: asyncio.TaskGroup,

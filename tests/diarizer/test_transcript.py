@@ -12,19 +12,20 @@ from diarizer import Diarization, Diarizer
 from jetscribe.stage.abort import AbortSignal
 from schemas import DecodeOptions, Segment
 from tests.diarizer.conversations import Conversation
-from worker.engine import DecodeRequest, Hooks, WhisperEngine
+from tests.engines import loaded_engine
+from worker.engine import DecodeRequest, Hooks
 
 
-def transcribe(model: Path, conversation: Conversation) -> list[Segment]:
+def transcribe(model_cache: Path, conversation: Conversation) -> list[Segment]:
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
     request = DecodeRequest("en", "transcribe", DecodeOptions())
-    with WhisperEngine(model, name="tiny.en", threads=2, use_gpu=False, flash_attn=False) as engine:
+    with loaded_engine("whispercpp", "tiny.en", model_cache) as engine:
         return engine.transcribe(conversation.samples, request, hooks).segments
 
 
 @pytest.fixture(scope="module")
-def labelled(tiny_model: Path, change_mid_sentence: Conversation, diarizer: Diarizer) -> Diarization:
-    return diarizer.diarize(change_mid_sentence.samples, transcribe(tiny_model, change_mid_sentence))
+def labelled(model_cache: Path, change_mid_sentence: Conversation, diarizer: Diarizer) -> Diarization:
+    return diarizer.diarize(change_mid_sentence.samples, transcribe(model_cache, change_mid_sentence))
 
 
 def true_speaker(conversation: Conversation, start: float, end: float) -> int | None:

@@ -17,7 +17,7 @@ from jetscribe.ffmpeg import ffmpeg_binary
 from jetscribe.models.quantize import quantize_model, quantized_path
 from jetscribe.stage.abort import AbortSignal
 from schemas import DecodeOptions
-from worker.engine import DecodeRequest, Hooks, WhisperEngine
+from worker.engine import DecodeRequest, EngineSpec, Hooks, build_engine
 
 AUDIO: Final = Path(__file__).parents[1] / "fixtures" / "audio"
 TEXTS: Final[dict[str, str]] = json.loads((AUDIO / "texts.json").read_text())
@@ -41,7 +41,8 @@ def word_error_rate(model: Path) -> float:
     """Corpus WER of `model` over every English clip: all word errors over all reference words."""
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
     request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions())
-    with WhisperEngine(model, name=model.name, threads=2, use_gpu=False, flash_attn=False) as engine:
+    spec = EngineSpec(kind="whispercpp", model=model.name, path=model, threads=2, use_gpu=False, flash_attn=False)
+    with build_engine(spec) as engine:
         heard = [
             " ".join(s.text for s in engine.transcribe(decode(AUDIO / clip), request, hooks).segments) for clip in CLIPS
         ]

@@ -12,18 +12,39 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 
-from jetscribe.config import Settings
+from jetscribe.config import EngineKind, Settings
 from jetscribe.ffmpeg import ffmpeg_binary
+from tests.engines import model_path
 from tests.worker.jobs import AUDIO
 from worker.service import Worker
 
 StartWorker = Callable[..., contextlib.AbstractAsyncContextManager[Worker]]
 
 
+@pytest.fixture(scope="module")
+def tiny_model(engine_kind: EngineKind, model_cache: Path) -> Path:
+    """tiny.en for the engine under test: a GGML file or a CTranslate2 directory, from the PyPI package."""
+    return model_path(engine_kind, "tiny.en", model_cache)
+
+
+@pytest.fixture(scope="module")
+def base_model(engine_kind: EngineKind, model_cache: Path) -> Path:
+    """The multilingual base model for the engine under test."""
+    return model_path(engine_kind, "base", model_cache)
+
+
 @pytest.fixture
-def settings(settings: Settings, tmp_path: Path) -> Settings:
-    """Temp audio goes to a directory the tests can look into; transient faults retry quickly."""
-    return msgspec.structs.replace(settings, work_dir=tmp_path / "work", retry_delay_s=0.2, fetch_timeout_s=3.0)
+def settings(settings: Settings, tmp_path: Path, engine_kind: EngineKind, tiny_model: Path) -> Settings:
+    """Every worker test runs on each engine; temp audio goes to a directory the tests can look into; transient
+    faults retry quickly."""
+    return msgspec.structs.replace(
+        settings,
+        engine=engine_kind,
+        whisper_model_path=tiny_model,
+        work_dir=tmp_path / "work",
+        retry_delay_s=0.2,
+        fetch_timeout_s=3.0,
+    )
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         JETSCRIBE_NATS_URL=settings.nats_url,
         WHISPER_MODEL=settings.whisper_model,
         WHISPER_MODEL_PATH=str(settings.whisper_model_path),
+        JETSCRIBE_ENGINE=settings.engine,
         DATA_DIR=str(settings.data_dir),
         JETSCRIBE_USE_GPU="false",
         JETSCRIBE_THREADS="1",

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from jetscribe.config import EngineKind
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import decode_file
 from schemas import DecodeOptions
+from tests.engines import loaded_engine
 from tests.worker import recordings
-from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
+from worker.engine import DecodeRequest, Engine, Hooks, Transcription
 from worker.quality import compression_ratio
 
 GERMAN = "Guten Morgen, heute ist das Wetter sehr schön und warm."
@@ -26,8 +28,9 @@ JAPANESE = "今日はとても良い天気です。公園に行きましょう�
 
 
 @pytest.fixture(scope="module")
-def engine(base_model: Path) -> Iterator[WhisperEngine]:
-    yield WhisperEngine(base_model, name="base", threads=2, use_gpu=False, flash_attn=False)
+def engine(engine_kind: EngineKind, model_cache: Path) -> Iterator[Engine]:
+    with loaded_engine(engine_kind, "base", model_cache) as loaded:
+        yield loaded
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _transcribe(engine: WhisperEngine, audio: Path, language: str | None, **options: object) -> Transcription:
+def _transcribe(engine: Engine, audio: Path, language: str | None, **options: object) -> Transcription:
     samples = asyncio.run(decode_file(audio, max_audio_s=600))
     request = DecodeRequest(language=language, task="transcribe", options=DecodeOptions(beam_size=1, **options))  # type: ignore[arg-type]
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
@@ -50,17 +53,17 @@ def _transcribe(engine: WhisperEngine, audio: Path, language: str | None, **opti
 
 
 @pytest.fixture(scope="module")
-def german_after_silence(engine: WhisperEngine, made: dict[str, Path]) -> Transcription:
+def german_after_silence(engine: Engine, made: dict[str, Path]) -> Transcription:
     return _transcribe(engine, made["german_after_silence"], None)
 
 
 @pytest.fixture(scope="module")
-def mandarin(engine: WhisperEngine, made: dict[str, Path]) -> Transcription:
+def mandarin(engine: Engine, made: dict[str, Path]) -> Transcription:
     return _transcribe(engine, made["mandarin"], "zh")
 
 
 @pytest.fixture(scope="module")
-def japanese(engine: WhisperEngine, made: dict[str, Path]) -> Transcription:
+def japanese(engine: Engine, made: dict[str, Path]) -> Transcription:
     return _transcribe(engine, made["japanese"], "ja")
 
 
@@ -74,7 +77,7 @@ def test_the_language_is_identified_on_speech_after_long_silence(german_after_si
 
 
 def test_the_language_found_without_transcribing_is_the_one_a_transcription_reports(
-    engine: WhisperEngine, made: dict[str, Path], german_after_silence: Transcription
+    engine: Engine, made: dict[str, Path], german_after_silence: Transcription
 ) -> None:
     samples = asyncio.run(decode_file(made["german_after_silence"], max_audio_s=600))
     request = DecodeRequest(language=None, task="transcribe", options=DecodeOptions(beam_size=1))
@@ -84,7 +87,7 @@ def test_the_language_found_without_transcribing_is_the_one_a_transcription_repo
     assert found == (german_after_silence.language, german_after_silence.language_probability) == ("de", found[1])
 
 
-def test_detection_chooses_only_among_the_allowed_languages(engine: WhisperEngine, made: dict[str, Path]) -> None:
+def test_detection_chooses_only_among_the_allowed_languages(engine: Engine, made: dict[str, Path]) -> None:
     found = _transcribe(engine, made["german"], None, languages=("en", "es"))
 
     assert found.language in {"en", "es"}

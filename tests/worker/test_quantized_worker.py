@@ -1,4 +1,5 @@
-"""A worker runs a quantized model as it runs an f16 one, and its heartbeat says which it loaded."""
+"""A worker runs a quantized whisper.cpp model as it runs an f16 one, and its heartbeat says which it loaded
+(CTranslate2 quantizes at load time instead: tests/worker/test_engines.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from jetscribe.topology import Topology
 from schemas.codec import decode_heartbeat
 from tests.worker.conftest import StartWorker
 from tests.worker.jobs import AUDIO, TEXTS, recall, submit, terminal_event
+
+pytestmark = pytest.mark.engines("whispercpp")
 
 
 @pytest.fixture(scope="module")

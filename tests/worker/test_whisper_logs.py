@@ -14,8 +14,9 @@ from jetscribe.models.vad import vad_model
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import SAMPLE_RATE, Samples, decode_file
 from schemas import DecodeOptions
+from tests.engines import loaded_engine
 from worker import whisperlib
-from worker.engine import DecodeRequest, Hooks, WhisperEngine
+from worker.engine import DecodeRequest, Hooks
 from worker.errors import WhisperLibError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
@@ -28,10 +29,10 @@ def sentence() -> Samples:
 
 
 def test_a_transcription_with_voice_activity_detection_writes_nothing_to_stderr(
-    tiny_model: Path, sentence: Samples, capfd: pytest.CaptureFixture[str]
+    model_cache: Path, sentence: Samples, capfd: pytest.CaptureFixture[str]
 ) -> None:
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
-    with WhisperEngine(tiny_model, name="tiny.en", threads=2, use_gpu=False, flash_attn=False) as engine:
+    with loaded_engine("whispercpp", "tiny.en", model_cache) as engine:
         capfd.readouterr()
         found = engine.transcribe(
             sentence, DecodeRequest(language="en", task="transcribe", options=DecodeOptions()), hooks
