@@ -17,9 +17,9 @@ from gateway.main import GatewayServer, stop_event
 from jetscribe.broker import close_connection, connect
 from jetscribe.config import Settings
 from jetscribe.embedded import EmbeddedNats
-from jetscribe.models.store import resolve_model
 from jetscribe.nats_credentials import load_or_create
 from jetscribe.topology import ensure_topology
+from worker.engine import engine_spec
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ async def serve(settings: Settings) -> None:
     """
     stopping = stop_event()
     for name in settings.served_models:
-        path = await asyncio.to_thread(resolve_model, name, settings.model_dir, settings.whisper_model_path)
-        log.info("model %s: %s", name, path)
+        spec = await asyncio.to_thread(engine_spec, settings, name)
+        log.info("model %s on %s: %s", name, spec.kind, spec.path)
     credentials = None
     if settings.nats_url is None:
         # The embedded server listens on loopback only and requires generated credentials: its store holds every

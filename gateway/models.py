@@ -122,6 +122,7 @@ def _status(name: str, offer: ModelOffer, queue: QueueDepth) -> ModelStatus:
         declared=offered.declared if offered else False,
         multilingual=offered.multilingual if offered else not english_only_by_name(name),
         quantization=offered.quantization if offered else None,
+        engines=list(offered.engines) if offered else [],
         workers=offered.workers if offered else 0,
         slots=offered.slots if offered else 0,
         busy_slots=offered.busy_slots if offered else 0,

@@ -24,6 +24,7 @@ from nats.js.kv import KeyValue
 from jetscribe.config import Settings
 from schemas import SchemaError, WorkerHeartbeat, names
 from schemas.codec import decode_heartbeat
+from schemas.workers import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class OfferedModel:
     multilingual: bool
     quantization: str | None
     """As its workers report it (the first's, should they differ); None for a declared model no worker serves."""
+    engines: tuple[str, ...]
+    """The engines its live workers run it on, each as `whispercpp` or `ctranslate2/COMPUTE_TYPE`, sorted."""
     workers: int
     slots: int
     busy_slots: int
@@ -109,12 +112,17 @@ def model_offer(workers: list[WorkerHeartbeat], settings: Settings) -> ModelOffe
             name=name,
             multilingual=all(r.multilingual for r in reports) if reports else not english_only_by_name(name),
             quantization=reports[0].quantization if reports else None,
+            engines=tuple(sorted({_engine_label(r) for r in reports})),
             workers=len(reports),
             slots=sum(r.slots for r in reports),
             busy_slots=sum(r.busy_slots for r in reports),
             declared=name in settings.declared_models,
         )
     return ModelOffer(models=models, workers=workers, default_model=settings.job_default_model)
+
+
+def _engine_label(model: ServedModel) -> str:
+    return f"{model.engine}/{model.compute_type}" if model.compute_type else model.engine
 
 
 async def live_workers(js: JetStreamContext, bucket: KeyValue) -> list[WorkerHeartbeat]:

@@ -53,7 +53,11 @@ class ModelStatus(msgspec.Struct, kw_only=True):
     multilingual: bool
     """False for English-only models, which take only English jobs (or jobs that leave the language out)."""
     quantization: str | None
-    """As its workers report it: `f16`, `q8_0`, `q5_0`, …; null while no live worker serves it."""
+    """As its workers report it: `f16`, `q8_0`, `q5_0`, … (whisper.cpp), `int8`, `f16`, `f32` (CTranslate2); null while
+    no live worker serves it."""
+    engines: list[str] = []
+    """The Whisper engines its live workers run it on: `whispercpp`, or `ctranslate2/` and the compute type
+    (`ctranslate2/int8`); empty while no live worker serves it."""
     workers: int
     """Live workers that serve it."""
     slots: int

@@ -157,3 +157,32 @@ def test_a_model_name_that_cannot_be_routed_stops_the_start_naming_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(reason)):
         Settings.from_env(environment)
+
+
+def test_the_engine_is_chosen_per_model_with_the_setting_as_the_default() -> None:
+    settings = Settings.from_env(
+        {
+            "WHISPER_MODEL": "base,tiny.en",
+            "JETSCRIBE_ENGINE": "ctranslate2",
+            "JETSCRIBE_MODEL_ENGINES": "tiny.en=whispercpp",
+        }
+    )
+
+    assert (settings.engine_of("base"), settings.engine_of("tiny.en")) == ("ctranslate2", "whispercpp")
+
+
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ({"JETSCRIBE_ENGINE": "onnx"}, "JETSCRIBE_ENGINE='onnx' is invalid"),
+        ({"JETSCRIBE_MODEL_ENGINES": "base:ctranslate2"}, "'base:ctranslate2' is not NAME=ENGINE"),
+        ({"JETSCRIBE_MODEL_ENGINES": "base=tensorrt"}, "'base=tensorrt' is not NAME=ENGINE"),
+        ({"JETSCRIBE_COMPUTE_TYPE": "int4"}, "JETSCRIBE_COMPUTE_TYPE='int4' is invalid"),
+        ({"JETSCRIBE_BATCH_SIZE": "8"}, "batches the CTranslate2 engine only"),
+    ],
+)
+def test_engine_settings_that_cannot_take_effect_stop_the_start_saying_why(
+    environment: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        Settings.from_env(environment)
