@@ -25,20 +25,25 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import ctranslate2
 import msgspec
-from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from jetscribe.errors import ModelError
 from jetscribe.models.digests import FASTER_WHISPER_VAD_FILES
 from jetscribe.models.packaged import verified_packaged_file
+from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import SAMPLE_RATE, Samples
 from jetscribe.stage.errors import JobAbortedError, RetryableError
 from schemas import DecodeOptions, Segment, Word
+from worker.batching import Chunk, ChunkBatcher, DecodeSetup
 from worker.engine import DecodeRequest, Engine, EngineSpec, Hooks, Transcription, without_unasked_words
 from worker.quality import compression_ratio, loop_cut
 from worker.timeline import SpeechMap
@@ -72,21 +77,19 @@ def _check_vad_files() -> None:
         verified_packaged_file(spec, what="Silero VAD v5 (ONNX)", install=install)
 
 
-class CTranslate2Engine(Engine):
-    """One loaded CTranslate2 model; not thread-safe, so each worker slot has its own."""
-
-    kind: Literal["ctranslate2"] = "ctranslate2"
+class SharedModel:
+    """One loaded CTranslate2 model, shared by a worker's slots for it, and the batcher of their chunks."""
 
     def __init__(self, spec: EngineSpec) -> None:
-        device = "cuda" if spec.use_gpu and ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        compute_type = resolve_compute_type(spec.compute_type, device)
+        self.device = "cuda" if spec.use_gpu and ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        self.compute_type = resolve_compute_type(spec.compute_type, self.device)
         _check_vad_files()
-        options: dict[str, Any] = {"flash_attention": spec.flash_attn} if device == "cuda" else {}
+        options: dict[str, Any] = {"flash_attention": spec.flash_attn} if self.device == "cuda" else {}
         try:
-            self._model: WhisperModel | None = WhisperModel(
+            self.model = WhisperModel(
                 os.fspath(spec.path),
-                device=device,
-                compute_type=compute_type,
+                device=self.device,
+                compute_type=self.compute_type,
                 cpu_threads=spec.threads,
                 num_workers=1,
                 local_files_only=True,
@@ -94,28 +97,46 @@ class CTranslate2Engine(Engine):
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"CTranslate2 cannot load the Whisper model {spec.path}: {exc}") from exc
+        self.batcher = ChunkBatcher(self.model, spec.batch_size)
+
+
+class CTranslate2Engine(Engine):
+    """One worker slot's view of a CTranslate2 model. The model itself may be shared with the worker's other slots
+    (`sibling`): CTranslate2 models are thread-safe, and sharing lets the batcher put chunks of their jobs in one
+    batch, with one copy of the weights in memory."""
+
+    kind: Literal["ctranslate2"] = "ctranslate2"
+
+    def __init__(self, spec: EngineSpec, shared: SharedModel | None = None) -> None:
+        self._spec = spec
+        self._shared: SharedModel | None = shared or SharedModel(spec)
+        compute_type = self._shared.compute_type
         super().__init__(
             name=spec.model,
-            multilingual=bool(self._model.model.is_multilingual),
+            multilingual=bool(self._shared.model.model.is_multilingual),
             compute_type=compute_type,
             quantization=WEIGHT_TYPES.get(compute_type.split("_")[0], compute_type),
         )
-        self.device = device
+        self.device = self._shared.device
         self.batch_size = spec.batch_size
 
-    def close(self) -> None:
-        # CTranslate2 frees the weights when its model object goes; nothing else refers to it.
-        self._model = None
+    def sibling(self) -> CTranslate2Engine:
+        return CTranslate2Engine(self._spec, self._loaded())
 
-    def _loaded(self) -> WhisperModel:
-        if self._model is None:
+    def close(self) -> None:
+        # CTranslate2 frees the weights when the last slot sharing them lets go.
+        self._shared = None
+
+    def _loaded(self) -> SharedModel:
+        if self._shared is None:
             raise ModelError(f"the engine for model {self.name!r} is closed")
-        return self._model
+        return self._shared
 
     # Transcription ------------------------------------------------------------------------------------------
 
     def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
-        model = self._loaded()
+        shared = self._loaded()
+        model = shared.model
         self.check(request)
         duration = round(samples.size / SAMPLE_RATE, 3)
         speech = self._speech_map(samples, request)
@@ -125,21 +146,25 @@ class CTranslate2Engine(Engine):
         language, probability = self._language(model, joined, request)
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
-        found = self._decode(model, joined, speech, request, language)
+        found = (
+            self._decode_batched(shared, joined, speech, request, language, hooks.abort)
+            if self.batch_size > 1
+            else self._decode(model, joined, request, language)
+        )
         total_s = joined.size / SAMPLE_RATE
         segments: list[Segment] = []
         try:
             for decoded in found:
                 if hooks.abort.is_set():
                     raise JobAbortedError(hooks.abort.reason or "cancelled")
-                segment = self._segment(model, decoded, request, language, index=len(segments))
+                segment = self._segment(model, decoded, request, index=len(segments))
                 if not segment.text:
                     continue
                 placed = speech.segment(segment)
                 segments.append(placed)
                 hooks.on_segment(without_unasked_words(placed, request))
                 hooks.on_progress(min(100, int(100 * decoded.end / total_s)))
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, OSError) as exc:
             raise RetryableError(f"CTranslate2 failed while decoding: {exc}") from exc
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
@@ -156,7 +181,7 @@ class CTranslate2Engine(Engine):
         )
 
     def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
-        model = self._loaded()
+        model = self._loaded().model
         self.check(request)
         speech = self._speech_map(samples, request)
         if not speech.regions:
@@ -175,6 +200,9 @@ class CTranslate2Engine(Engine):
                 min_speech_duration_ms=options.vad_min_speech_ms,
                 min_silence_duration_ms=options.vad_min_silence_ms,
                 speech_pad_ms=options.vad_speech_pad_ms,
+                # A batch entry holds at most 30 s: longer speech is split at its quietest pause (Silero's rule),
+                # with room left for the padding, rather than cut every 30 s mid-word.
+                max_speech_duration_s=WINDOW_S - 1 if self.batch_size > 1 else float("inf"),
             ),
             sampling_rate=SAMPLE_RATE,
         )
@@ -198,57 +226,84 @@ class CTranslate2Engine(Engine):
         return code, round(float(probability), 4)
 
     def _decode(
-        self, model: WhisperModel, joined: Samples, speech: SpeechMap, request: DecodeRequest, language: str
-    ) -> Iterator[Any]:
-        """faster-whisper's segments of the joined speech (times on its timeline), as they are decoded."""
+        self, model: WhisperModel, joined: Samples, request: DecodeRequest, language: str
+    ) -> Iterator[_Decoded]:
+        """Sequential decoding: faster-whisper's segments of the joined speech, window after window, each with the
+        temperature fallback (times on the joined speech's timeline)."""
         options = request.options
-        common: dict[str, Any] = {
-            "language": language,
-            "task": request.task,
-            "beam_size": options.beam_size,
-            "best_of": GREEDY_BEST_OF,
-            "compression_ratio_threshold": options.compression_ratio_threshold,
-            "log_prob_threshold": options.logprob_threshold,
-            "no_speech_threshold": options.no_speech_threshold,
-            "initial_prompt": options.initial_prompt or None,
-            "suppress_blank": True,
-            "suppress_tokens": [-1] if options.suppress_non_speech else [],
-            "without_timestamps": False,
-            "word_timestamps": options.word_timestamps,
-            "vad_filter": False,
-        }
         try:
-            if self.batch_size > 1:
-                # A pipeline per job: it keeps the last word's time between batches of one transcription.
-                segments, _ = BatchedInferencePipeline(model).transcribe(
-                    joined,
-                    temperature=options.temperature,
-                    clip_timestamps=_chunks(speech),
-                    batch_size=self.batch_size,
-                    **common,
-                )
-            else:
-                segments, _ = model.transcribe(
-                    joined,
-                    temperature=_schedule(options),
-                    condition_on_previous_text=False,
-                    **common,
-                )
+            segments, _ = model.transcribe(
+                joined,
+                language=language,
+                task=request.task,
+                beam_size=options.beam_size,
+                best_of=GREEDY_BEST_OF,
+                temperature=_schedule(options),
+                compression_ratio_threshold=options.compression_ratio_threshold,
+                log_prob_threshold=options.logprob_threshold,
+                no_speech_threshold=options.no_speech_threshold,
+                condition_on_previous_text=False,
+                initial_prompt=options.initial_prompt or None,
+                suppress_blank=True,
+                suppress_tokens=[-1] if options.suppress_non_speech else [],
+                without_timestamps=False,
+                word_timestamps=options.word_timestamps,
+                vad_filter=False,
+            )
         except (RuntimeError, ValueError) as exc:
             raise RetryableError(f"CTranslate2 could not start decoding: {exc}") from exc
-        return iter(segments)
+        for segment in segments:
+            yield _Decoded(
+                start=segment.start,
+                end=segment.end,
+                text=segment.text,
+                tokens=list(segment.tokens),
+                words=[(w.start, w.end, w.word, w.probability) for w in segment.words or []],
+                avg_logprob=segment.avg_logprob,
+                no_speech_prob=segment.no_speech_prob,
+                temperature=segment.temperature,
+            )
 
-    def _segment(self, model: WhisperModel, decoded: Any, request: DecodeRequest, language: str, index: int) -> Segment:
-        """One faster-whisper segment as ours (times still on the joined speech's timeline).
+    def _decode_batched(
+        self,
+        shared: SharedModel,
+        joined: Samples,
+        speech: SpeechMap,
+        request: DecodeRequest,
+        language: str,
+        abort: AbortSignal,
+    ) -> Iterator[_Decoded]:
+        """Batched decoding: the joined speech in chunks of at most 30 s, decoded in batches with other jobs'
+        chunks (`worker.batching`), once each at the job's `temperature`."""
+        setup = _setup(shared.model, request, language, self.multilingual)
+        job = object()
+        chunks = [
+            Chunk(job=job, setup=setup, samples=joined[start:end], start_s=start / SAMPLE_RATE)
+            for start, end in _chunks(speech, joined.size)
+        ]
+        for chunk in shared.batcher.decode(chunks, abort):
+            for segment in chunk.segments or []:
+                yield _Decoded(
+                    start=segment["start"],
+                    end=segment["end"],
+                    text=segment["text"],
+                    tokens=list(segment["tokens"]),
+                    words=[(w["start"], w["end"], w["word"], w["probability"]) for w in segment.get("words") or []],
+                    avg_logprob=segment["avg_logprob"],
+                    no_speech_prob=segment["no_speech_prob"],
+                    temperature=request.options.temperature,
+                )
 
-        A segment whose text compresses past `compression_ratio_threshold` (a loop the fallback did not escape) is
-        cut after the first copy of its repeated run, with the words that fall in what is kept.
+    def _segment(self, model: WhisperModel, decoded: _Decoded, request: DecodeRequest, index: int) -> Segment:
+        """One decoded segment as ours (times still on the joined speech's timeline).
+
+        A segment whose text compresses past `compression_ratio_threshold` (a loop the fallback did not escape, or a
+        batch, which has no fallback) is cut after the first copy of its repeated run, with the words in what is
+        kept.
         """
-        tokens: list[int] = list(decoded.tokens)
-        text: str = decoded.text
-        words: list[Any] = list(decoded.words or [])
+        tokens, text, words = decoded.tokens, decoded.text, decoded.words
         ratio = compression_ratio(text.strip())
-        end = float(decoded.end)
+        end = decoded.end
         if ratio > request.options.compression_ratio_threshold:
             eot = model.hf_tokenizer.token_to_id("<|endoftext|>")
             text_positions = [i for i, token in enumerate(tokens) if token < eot]
@@ -258,24 +313,89 @@ class CTranslate2Engine(Engine):
                 text = model.hf_tokenizer.decode([t for t in tokens if t < eot])
                 ratio = compression_ratio(text.strip())
                 words = _words_within(words, len(text))
-                end = max(float(decoded.start), float(words[-1].end)) if words else end
+                end = max(decoded.start, words[-1][1]) if words else end
+        start = float(decoded.start)
         return Segment(
             index=index,
-            start=round(float(decoded.start), 3),
-            end=round(max(float(decoded.start), end), 3),
+            start=round(start, 3),
+            end=round(max(start, float(end)), 3),
             text=text.strip(),
             words=[
-                Word(start=round(float(w.start), 3), end=round(float(max(w.start, w.end)), 3), word=w.word.strip(),
-                     probability=round(float(w.probability), 4))
-                for w in words
-                if w.word.strip()
+                Word(start=round(float(w_start), 3), end=round(float(max(w_start, w_end)), 3), word=word.strip(),
+                     probability=round(float(probability), 4))
+                for w_start, w_end, word, probability in words
+                if word.strip()
             ],
             avg_logprob=round(float(decoded.avg_logprob), 4),
             no_speech_prob=round(float(decoded.no_speech_prob), 4),
             compression_ratio=round(ratio, 4),
-            temperature=float(decoded.temperature) if decoded.temperature is not None else None,
+            temperature=float(decoded.temperature),
             tokens=tokens,
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """A segment as either decoding gives it (faster-whisper's Segment, or a batch's segment dict)."""
+
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    words: list[tuple[float, float, str, float]]
+    """(start, end, word, probability) of each word, when asked for."""
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float
+
+
+def _setup(model: WhisperModel, request: DecodeRequest, language: str, multilingual: bool) -> DecodeSetup:
+    """The tokenizer and options of a batched decoding of `request`, as faster-whisper's own batched transcription
+    builds them (`BatchedInferencePipeline.transcribe`, 1.1.1), and the key of the batches it may share."""
+    options = request.options
+    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task=request.task, language=language)
+    suppress = get_suppressed_tokens(tokenizer, [-1]) if options.suppress_non_speech else []
+    transcription = TranscriptionOptions(
+        beam_size=options.beam_size,
+        best_of=GREEDY_BEST_OF,
+        patience=1,
+        length_penalty=1,
+        repetition_penalty=1,
+        no_repeat_ngram_size=0,
+        log_prob_threshold=options.logprob_threshold,
+        no_speech_threshold=options.no_speech_threshold,
+        compression_ratio_threshold=options.compression_ratio_threshold,
+        temperatures=[options.temperature],
+        initial_prompt=options.initial_prompt or None,
+        prefix=None,
+        suppress_blank=True,
+        suppress_tokens=suppress,
+        prepend_punctuations="\"'“¿([{-",
+        append_punctuations="\"'.。,，!！?？:：”)]}、",
+        max_new_tokens=None,
+        hotwords=None,
+        word_timestamps=options.word_timestamps,
+        hallucination_silence_threshold=None,
+        condition_on_previous_text=False,
+        clip_timestamps=[],
+        prompt_reset_on_temperature=0.5,
+        multilingual=False,
+        without_timestamps=False,
+        max_initial_timestamp=0.0,
+    )
+    key = (
+        language,
+        request.task,
+        options.beam_size,
+        options.temperature,
+        options.initial_prompt or None,
+        options.suppress_non_speech,
+        options.word_timestamps,
+        options.logprob_threshold,
+        options.no_speech_threshold,
+        options.compression_ratio_threshold,
+    )
+    return DecodeSetup(key=key, tokenizer=tokenizer, options=transcription)
 
 
 def _schedule(options: DecodeOptions) -> list[float]:
@@ -289,34 +409,37 @@ def _schedule(options: DecodeOptions) -> list[float]:
     return schedule
 
 
-def _chunks(speech: SpeechMap) -> list[dict[str, int]]:
-    """The joined speech cut into chunks of at most `WINDOW_S` (sample offsets), at the seams between stretches of
-    speech where possible: a chunk takes whole stretches while they fit, and a longer stretch is cut every 30 s."""
-    chunks: list[dict[str, int]] = []
+def _chunks(speech: SpeechMap, total: int) -> list[tuple[int, int]]:
+    """The joined speech (`total` samples) cut into chunks of at most `WINDOW_S` as sample ranges, at the seams
+    between stretches of speech where possible (pauses VAD found): a chunk takes whole stretches while they fit, and
+    a stretch longer than that is cut every 30 s."""
+    chunks: list[tuple[int, int]] = []
     limit = int(WINDOW_S * SAMPLE_RATE)
     at = 0
     start: int | None = None
     for begin, end in speech.regions:
         length = round((end - begin) * SAMPLE_RATE)
         if start is not None and at + length - start > limit:
-            chunks.append({"start": start, "end": at})
+            chunks.append((start, at))
             start = None
         if start is None:
             start = at
         while at + length - start > limit:
-            chunks.append({"start": start, "end": start + limit})
+            chunks.append((start, start + limit))
             start += limit
         at += length
-    if start is not None and at > start:
-        chunks.append({"start": start, "end": at})
+    if start is not None and min(at, total) > start:
+        chunks.append((start, min(at, total)))
     return chunks
 
 
-def _words_within(words: Iterable[Any], text_length: int) -> list[Any]:
+def _words_within(
+    words: list[tuple[float, float, str, float]], text_length: int
+) -> list[tuple[float, float, str, float]]:
     """The leading words whose text together fits in the first `text_length` characters."""
     kept, length = [], 0
     for word in words:
-        length += len(word.word)
+        length += len(word[2])
         if length > text_length:
             break
         kept.append(word)

@@ -150,6 +150,11 @@ class Engine(abc.ABC):
         transcribing (blocking: VAD and one encoder pass)."""
 
     @abc.abstractmethod
+    def sibling(self) -> Engine:
+        """An engine for another slot of the same worker, not warmed up (blocking): a copy of the model, or a view
+        that shares it where the engine is thread-safe (CTranslate2, whose slots then batch together)."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Free the model's memory; no transcription may be running (see `aclose`). Idempotent."""
 
@@ -277,14 +282,29 @@ def build_engine(spec: EngineSpec) -> Engine:
 
 async def load_engine(spec: EngineSpec) -> Engine:
     """`build_engine` and the warm-up inference, off the event loop."""
+    return await asyncio.to_thread(_warmed, lambda: build_engine(spec))
 
-    def build() -> Engine:
-        engine = build_engine(spec)
-        try:
-            engine.warm_up()
-        except BaseException:
-            engine.close()
-            raise
-        return engine
 
-    return await asyncio.to_thread(build)
+async def load_engines(spec: EngineSpec, slots: int) -> list[Engine]:
+    """One warmed engine per slot: the first built from `spec`, the others its siblings. On failure the engines
+    already loaded are closed."""
+    engines = [await load_engine(spec)]
+    try:
+        while len(engines) < slots:
+            first = engines[0]
+            engines.append(await asyncio.to_thread(_warmed, first.sibling))
+    except BaseException:
+        for engine in engines:
+            await engine.aclose()
+        raise
+    return engines
+
+
+def _warmed(build: Callable[[], Engine]) -> Engine:
+    engine = build()
+    try:
+        engine.warm_up()
+    except BaseException:
+        engine.close()
+        raise
+    return engine

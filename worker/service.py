@@ -44,7 +44,7 @@ from jetscribe.stage.fetch import AudioDownloader
 from jetscribe.topology import ensure_topology, workers_bucket
 from schemas import names
 from schemas.workers import ServedModel
-from worker.engine import Engine, engine_spec, load_engine
+from worker.engine import Engine, engine_spec, load_engines
 from worker.fairshare import FairQueue
 from worker.heartbeat import Heartbeat
 from worker.router import JobRouter
@@ -190,11 +190,9 @@ class Worker:
     async def _load(self, name: str) -> _Model:
         """Resolve model `name` (importing or quantizing it on first use) and load one warmed engine per slot."""
         spec = await asyncio.to_thread(engine_spec, self.settings, name)
-        engines = []
-        for _ in range(self.settings.worker_slots):
-            engine = await load_engine(spec)
+        engines = await load_engines(spec, self.settings.worker_slots)
+        for engine in engines:
             self._stack.push_async_callback(engine.aclose)
-            engines.append(engine)
         first = engines[0]
         log.info(
             "worker %s: %d × %s loaded and warmed up on %s (%s, batch %d) from %s",

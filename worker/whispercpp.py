@@ -76,6 +76,7 @@ class WhisperCppEngine(Engine):
     kind: Literal["whispercpp"] = "whispercpp"
 
     def __init__(self, spec: EngineSpec) -> None:
+        self._spec = spec
         model_path = spec.path
         self._threads = spec.threads
         try:
@@ -107,6 +108,10 @@ class WhisperCppEngine(Engine):
             self._pointer = whisperlib.context_pointer(self._ctx)
         except WhisperLibError as exc:
             raise ModelError(f"cannot reach libwhisper beside pywhispercpp: {exc}") from exc
+
+    def sibling(self) -> WhisperCppEngine:
+        # whisper.cpp contexts are not shared between threads: each slot loads its own copy.
+        return WhisperCppEngine(self._spec)
 
     def close(self) -> None:
         if self._ctx is None:

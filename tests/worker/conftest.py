@@ -34,13 +34,16 @@ def base_model(engine_kind: EngineKind, model_cache: Path) -> Path:
 
 
 @pytest.fixture
-def settings(settings: Settings, tmp_path: Path, engine_kind: EngineKind, tiny_model: Path) -> Settings:
+def settings(
+    settings: Settings, tmp_path: Path, engine_kind: EngineKind, tiny_model: Path, model_cache: Path
+) -> Settings:
     """Every worker test runs on each engine; temp audio goes to a directory the tests can look into; transient
-    faults retry quickly."""
+    faults retry quickly. A CTranslate2 worker finds tiny.en by name (its package's directory is named `model`)."""
     return msgspec.structs.replace(
         settings,
         engine=engine_kind,
-        whisper_model_path=tiny_model,
+        whisper_model_path=tiny_model if engine_kind == "whispercpp" else None,
+        models_dir=model_cache,
         work_dir=tmp_path / "work",
         retry_delay_s=0.2,
         fetch_timeout_s=3.0,

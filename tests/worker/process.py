@@ -22,12 +22,13 @@ EXIT_TIMEOUT_S: Final = 30.0
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment `jetscribe worker` needs to join the tests' nats-server with tiny.en on one CPU thread."""
-    assert settings.nats_url is not None and settings.whisper_model_path is not None
+    assert settings.nats_url is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("JETSCRIBE_")}
     env.update(
         JETSCRIBE_NATS_URL=settings.nats_url,
         WHISPER_MODEL=settings.whisper_model,
-        WHISPER_MODEL_PATH=str(settings.whisper_model_path),
+        WHISPER_MODEL_PATH=str(settings.whisper_model_path or ""),
+        JETSCRIBE_MODELS_DIR=str(settings.model_dir),
         JETSCRIBE_ENGINE=settings.engine,
         DATA_DIR=str(settings.data_dir),
         JETSCRIBE_USE_GPU="false",
