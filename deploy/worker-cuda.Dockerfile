@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# A jetscribe worker on NVIDIA GPUs: pywhispercpp compiled from its sdist with whisper.cpp's CUDA backend.
+# A jetscribe worker on NVIDIA GPUs: pywhispercpp compiled from its sdist with whisper.cpp's CUDA backend, and
+# CTranslate2 (faster-whisper) from its CUDA-enabled wheel: either engine runs on the GPU (JETSCRIBE_ENGINE).
 #   docker build -f deploy/worker-cuda.Dockerfile -t jetscribe/worker-cuda .
 #   docker build -f deploy/worker-cuda.Dockerfile --build-arg CUDA_ARCHITECTURES=89 ...   # one arch: faster build
 # CUDA_VERSION, CUDNN_TAG and UBUNTU_VERSION pick the nvidia/cuda images
@@ -39,11 +40,12 @@ RUN pip install --require-hashes -r requirements/build.txt \
     CMAKE_BUILD_WITH_INSTALL_RPATH=ON \
     CMAKE_INSTALL_RPATH='$ORIGIN' \
     pip install --no-binary=pywhispercpp --require-hashes -r requirements/worker.txt
-# Fail the build, not the first job, if the extension cannot load: the driver's libcuda is absent at build
-# time, so the toolkit's stub stands in for it.
+# Fail the build, not the first job, if an engine cannot load: the driver's libcuda is absent at build
+# time, so the toolkit's stub stands in for it. The CTranslate2 engine (JETSCRIBE_ENGINE=ctranslate2) needs no
+# build: ctranslate2's PyPI wheel carries its CUDA kernels and uses the runtime image's cuBLAS 12 and cuDNN 9.
 RUN mkdir -p /tmp/cuda-stub \
     && ln -s /usr/local/cuda/lib64/stubs/libcuda.so /tmp/cuda-stub/libcuda.so.1 \
-    && LD_LIBRARY_PATH=/tmp/cuda-stub python -c "import _pywhispercpp" \
+    && LD_LIBRARY_PATH=/tmp/cuda-stub python -c "import _pywhispercpp, ctranslate2, faster_whisper" \
     && rm -rf /tmp/cuda-stub
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas

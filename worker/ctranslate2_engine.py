@@ -91,7 +91,9 @@ class SharedModel:
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=spec.threads,
-                num_workers=1,
+                # Unbatched, each slot's job decodes in parallel as with a copy of the model per slot; batched, the
+                # slots' chunks go through one batch at a time.
+                num_workers=spec.slots if spec.batch_size == 1 else 1,
                 local_files_only=True,
                 **options,
             )

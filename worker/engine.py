@@ -104,7 +104,11 @@ class EngineSpec:
     compute_type: str = "auto"
     """CTranslate2's compute type (`int8`, `int8_float16`, `float16`, `float32`, or `auto`); whisper.cpp has none."""
     batch_size: int = 1
-    """30 s chunks of a job decoded in one batched forward pass (CTranslate2 only; 1 decodes them in turn)."""
+    """30 s chunks decoded in one batched forward pass, of one job or of the slots' jobs together (CTranslate2
+    only; 1 decodes each job's in turn)."""
+    slots: int = 1
+    """The worker's slots for this model: CTranslate2 decodes that many jobs in parallel on one shared model when
+    it does not batch them."""
 
 
 class Engine(abc.ABC):
@@ -265,6 +269,7 @@ def engine_spec(settings: Settings, model: str) -> EngineSpec:
         flash_attn=settings.flash_attn,
         compute_type=settings.compute_type,
         batch_size=settings.batch_size,
+        slots=settings.worker_slots,
     )
 
 

@@ -51,14 +51,9 @@ async def test_the_heartbeat_and_the_job_record_name_the_engine_and_its_compute_
 
 @pytest.mark.engines("ctranslate2")
 async def test_a_worker_runs_each_model_on_the_engine_named_for_it(
-    engine_kind: EngineKind, start_worker: StartWorker, topology: Topology, model_cache: Path
+    engine_kind: EngineKind, start_worker: StartWorker, topology: Topology
 ) -> None:
-    async with start_worker(
-        whisper_model="tiny.en,base",
-        whisper_model_path=None,
-        models_dir=model_cache,
-        model_engines=("base=whispercpp",),
-    ) as running:
+    async with start_worker(whisper_model="tiny.en,base", model_engines=("base=whispercpp",)) as running:
         heartbeat = decode_heartbeat((await topology.workers.get(running.worker_id)).value or b"")
 
     assert {m.name: m.engine for m in heartbeat.models} == {"tiny.en": "ctranslate2", "base": "whispercpp"}
