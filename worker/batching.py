@@ -14,6 +14,7 @@ a job whose abort fires stops waiting at once, and its chunks not yet taken are 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from faster_whisper.audio import pad_or_trim
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import SAMPLE_RATE, Samples
 from jetscribe.stage.errors import JobAbortedError
+
+log = logging.getLogger(__name__)
 
 WAIT_S: Final = 0.1
 """How often a job waiting for its chunk looks at its abort signal."""
@@ -126,6 +129,7 @@ class ChunkBatcher:
     def _run(self, batch: list[Chunk]) -> None:
         """One forward pass over `batch` (without the lock: other jobs keep handing over chunks meanwhile)."""
         setup = batch[0].setup
+        log.debug("decoding a batch of %d chunks from %d jobs", len(batch), len({id(c.job) for c in batch}))
         try:
             features = np.stack([pad_or_trim(self._model.feature_extractor(c.samples)[..., :-1]) for c in batch])
             metadata = [{"start_time": c.start_s, "end_time": c.start_s + c.samples.size / SAMPLE_RATE} for c in batch]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -101,6 +103,22 @@ def test_batched_and_sequential_decoding_hear_the_same_words(
         batched = " ".join(s.text for s in engine.transcribe(minute, REQUEST, hooks).segments)
 
     assert recall(sequential, batched) >= 0.9
+
+
+@pytest.mark.engines("ctranslate2")
+def test_the_slots_of_a_batched_model_put_their_jobs_chunks_in_one_batch(
+    engine_kind: EngineKind, model_cache: Path, minute: Samples, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="worker.batching")
+    hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
+    # Each job has three chunks: while the first job's first batch (two of them) runs, the second job's arrive.
+    with loaded_engine(engine_kind, "tiny.en", model_cache, batch_size=2) as first, first.sibling() as second:
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(engine.transcribe, minute, REQUEST, hooks) for engine in (first, second)]
+            transcripts = [" ".join(s.text for s in job.result().segments) for job in jobs]
+
+    assert transcripts[0] == transcripts[1]
+    assert any("from 2 jobs" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.engines("ctranslate2")
