@@ -95,20 +95,24 @@ def test_detection_chooses_only_among_the_allowed_languages(engine: Engine, made
 
 
 @pytest.mark.parametrize("which", ["mandarin", "japanese"])
-def test_languages_without_spaces_get_a_word_per_character(which: str, request: pytest.FixtureRequest) -> None:
+def test_languages_without_spaces_get_a_word_per_character(
+    which: str, engine_kind: EngineKind, request: pytest.FixtureRequest
+) -> None:
     found: Transcription = request.getfixturevalue(which)
 
     assert found.segments
     for segment in found.segments:
         assert segment.words
-        assert all(len(word.word.strip()) <= 3 for word in segment.words), segment.words
+        # Latin text the model writes among the characters (base hears espeak's Japanese poorly) is a word per
+        # token, as in Whisper's own `split_tokens_on_unicode`.
+        assert all(len(word.word.strip()) <= 3 for word in segment.words if not word.word.isascii()), segment.words
         assert "".join(w.word for w in segment.words).replace(" ", "") == segment.text.replace(" ", "")
         for word, following in zip(segment.words, segment.words[1:], strict=False):
             assert segment.start <= word.start <= word.end <= following.start <= following.end <= segment.end
 
 
 @pytest.mark.parametrize("which", ["mandarin", "japanese", "german_after_silence"])
-def test_no_segment_is_a_repetition_loop(which: str, request: pytest.FixtureRequest) -> None:
+def test_no_segment_is_a_repetition_loop(which: str, engine_kind: EngineKind, request: pytest.FixtureRequest) -> None:
     found: Transcription = request.getfixturevalue(which)
 
     for segment in found.segments:
