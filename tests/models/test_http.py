@@ -147,14 +147,29 @@ async def test_models_lists_each_model_with_its_workers_slots_and_queue(
         "declared": False,
         "multilingual": False,
         "quantization": "f16",
+        "engines": ["whispercpp"],
         "workers": 1,
         "slots": 2,
         "busy_slots": 0,
         "queue": {"pending": 0, "in_flight": 0, "oldest_waiting_s": None},
     }
     assert (base["name"], base["on_offer"], base["declared"], base["multilingual"]) == ("base", True, True, True)
-    assert (base["workers"], base["slots"], base["quantization"]) == (0, 0, None)
+    assert (base["workers"], base["slots"], base["quantization"], base["engines"]) == (0, 0, None, [])
     assert base["queue"]["pending"] == 1 and base["queue"]["oldest_waiting_s"] >= 0
+
+
+async def test_models_name_the_engine_and_compute_type_each_model_runs_on(
+    start_worker: StartWorker, start_gateway: StartGateway
+) -> None:
+    _, http = await start_gateway()
+    async with start_worker("tiny.en,base", engine="ctranslate2", model_engines=("base=whispercpp",)):
+        status, listed = await get(http, "/models")
+
+    assert status == 200
+    assert {m["name"]: m["engines"] for m in listed["models"]} == {
+        "base": ["whispercpp"],
+        "tiny.en": ["ctranslate2/int8"],
+    }
 
 
 async def test_health_shows_each_model_and_names_jobs_that_no_worker_will_run(
