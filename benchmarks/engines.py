@@ -214,7 +214,7 @@ def workloads(names: Sequence[str], args: argparse.Namespace, tmp: Path) -> list
         if name == "latency":
             length, text = whole_sentences(args.clip_s)
             clip = speech(length, tmp / "latency.flac")
-            made.append(Workload("latency", f"one {length:.0f} s clip", [clip], [text], length))
+            made.append(Workload("latency", "one clip", [clip], [text], length))
         else:
             count, seconds = args.backlog
             clips, texts, total_s = [], [], 0.0
@@ -337,8 +337,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default="base", help="model name, served by every system (default base)")
     parser.add_argument("--threads", type=int, default=2, help="engine threads, every system (default 2)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions; the figures are medians (default 3)")
-    parser.add_argument("--clip-s", type=float, default=300.0, help="latency clip length, about (default 300)")
-    parser.add_argument("--backlog", type=_backlog, default=(20, 30.0), metavar="NxS", help="default 20x30")
+    parser.add_argument(
+        "--clip-s", type=float, default=300.0, help="latency clip: at most this many seconds, whole sentences (300)"
+    )
+    parser.add_argument(
+        "--backlog", type=_backlog, default=(20, 30.0), metavar="NxS", help="backlog: N clips of S seconds (20x30)"
+    )
     parser.add_argument(
         "--service", type=_choices, default=_choices(SERVICE_DEFAULT), metavar="CONFIGS",
         help=f"jetscribe end to end, one per engine configuration (default {SERVICE_DEFAULT}; '' for none)",
