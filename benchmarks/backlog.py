@@ -1,6 +1,7 @@
 """Backlog throughput: 40 queued jobs of 5–15 s speech drained by one worker, against the same files
-transcribed in a plain sequential loop. Engine busy = the whisper seconds the worker recorded for the
-jobs (their `timings.transcribe_s`) divided by the wall time from the first submission to the last `done`.
+transcribed in a plain sequential loop on the service's own engine (`benchmarks.plain`). Engine busy = the whisper
+seconds the worker recorded for the jobs (their `timings.transcribe_s`) divided by the wall time from the first
+submission to the last `done`.
 
     .venv/bin/python -m benchmarks.backlog [--jobs 40]
 """
@@ -18,8 +19,9 @@ from pathlib import Path
 from benchmarks.audio import speech
 from benchmarks.plain import PlainTranscriber
 from benchmarks.report import table
-from benchmarks.service import free_port, jetscribe_process, model_path, service_env
+from benchmarks.service import free_port, jetscribe_process, service_env
 from client import JetscribeClient
+from jetscribe.config import Settings
 from schemas import Job
 
 THREADS = os.cpu_count() or 1
@@ -37,13 +39,14 @@ async def drain(base_url: str, clips: list[Path]) -> tuple[float, list[Job]]:
     return elapsed, jobs
 
 
-def plain_loop(plain: PlainTranscriber, clips: list[Path]) -> tuple[float, float]:
-    """(wall seconds, of which pure Whisper seconds) for the sequential loop."""
-    engine_s = 0.0
-    start = time.perf_counter()
-    for clip in clips:
-        engine_s += plain.transcribe(plain.decode(clip))
-    return time.perf_counter() - start, engine_s
+def plain_loop(settings: Settings, clips: list[Path]) -> tuple[float, float]:
+    """(wall seconds, of which pure Whisper seconds) for the sequential loop, on the engine `settings` build."""
+    with PlainTranscriber(settings) as plain:
+        engine_s = 0.0
+        start = time.perf_counter()
+        for clip in clips:
+            engine_s += plain.run(clip).engine_s
+        return time.perf_counter() - start, engine_s
 
 
 async def main() -> None:
@@ -57,13 +60,12 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         clips = [speech(rng.uniform(5, 15), Path(tmp) / f"clip{i}.ogg", offset=i) for i in range(args.jobs)]
-        plain = PlainTranscriber(model_path(), threads=THREADS)
-        loop_wall, engine_s = await asyncio.to_thread(plain_loop, plain, clips)
-        del plain
         port = free_port()
         env = service_env(
             Path(tmp) / "data", port, JETSCRIBE_THREADS=str(THREADS), JETSCRIBE_PREFETCH_LEAD_S=args.prefetch_lead_s
         )
+        # The plain loop builds its engine from the very settings the service reads.
+        loop_wall, engine_s = await asyncio.to_thread(plain_loop, Settings.from_env(env), clips)
         base = f"http://127.0.0.1:{port}"
         async with jetscribe_process("serve", env, f"{base}/health"):
             service_wall, jobs = await drain(base, clips)

@@ -21,23 +21,33 @@ from pathlib import Path
 import _pywhispercpp as pw
 import numpy as np
 
+from benchmarks.plain import engine_env
 from benchmarks.report import table
-from benchmarks.worker_memory import MODELS, speech_loop
+from benchmarks.worker_memory import speech_loop
+from jetscribe.config import Settings
 from jetscribe.ffmpeg import ffmpeg_binary
-from jetscribe.models.store import resolve_model
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import Samples
 from jetscribe.stage.errors import JobAbortedError
 from schemas import DecodeOptions
-from worker import engine as engine_module
-from worker.engine import DecodeRequest, Hooks, WhisperEngine
+from worker import whispercpp as engine_module
+from worker import whisperlib
+from worker.engine import DecodeRequest, Engine, Hooks, build_engine, engine_spec
+from worker.whispercpp import WhisperCppEngine
 
 
-class WholeFileEngine(WhisperEngine):
+class WholeFileEngine(WhisperCppEngine):
     """The engine as it ran before: the whole audio in one call, no encoder-begin callback."""
 
-    def _configure(self, request: DecodeRequest, hooks: Hooks, chunk: engine_module._Chunk) -> None:
-        super()._configure(request, hooks, chunk)
+    def _configure(
+        self,
+        request: DecodeRequest,
+        hooks: Hooks,
+        chunk: engine_module._Chunk,
+        attempts: engine_module._Attempts,
+        state: whisperlib.DecoderState,
+    ) -> None:
+        super()._configure(request, hooks, chunk, attempts, state)
         pw.clear_encoder_begin_callback(self._params)
 
 
@@ -49,7 +59,7 @@ def samples_of(path: Path) -> Samples:
     return np.frombuffer(pcm, dtype=np.float32)
 
 
-async def abort_to_idle(engine: WhisperEngine, samples: Samples, after_s: float) -> float:
+async def abort_to_idle(engine: Engine, samples: Samples, after_s: float) -> float:
     abort = AbortSignal()
     hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=abort)
     request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=5))
@@ -70,24 +80,28 @@ async def main() -> None:
     parser.add_argument("--sizes", default="600,3600", help="audio lengths in seconds, comma-separated")
     parser.add_argument("--after-s", default="1,10", help="seconds into the transcription to abort, comma-separated")
     args = parser.parse_args()
-    model = resolve_model("tiny.en", MODELS)
-    kwargs = {"name": "tiny.en", "threads": 2, "use_gpu": False, "flash_attn": False}
-    engines = {
-        "before (whole file)": await asyncio.to_thread(WholeFileEngine, model, **kwargs),
-        "after (300 s chunks)": await asyncio.to_thread(WhisperEngine, model, **kwargs),
+    # The service's engine for tiny.en on 2 threads (`benchmarks.plain`), and the same spec with chunking undone.
+    spec = await asyncio.to_thread(engine_spec, Settings.from_env(engine_env("tiny.en", threads=2)), "tiny.en")
+    engines: dict[str, Engine] = {
+        "before (whole file)": await asyncio.to_thread(WholeFileEngine, spec),
+        "after (300 s chunks)": await asyncio.to_thread(build_engine, spec),
     }
     whole = engine_module.CHUNK_S
     rows: list[tuple[str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for size_s in (int(s) for s in args.sizes.split(",")):
-            samples = samples_of(speech_loop(size_s, Path(tmp) / f"speech{size_s}.ogg"))
-            for label, engine in engines.items():
-                engine_module.CHUNK_S = 1e9 if engine.__class__ is WholeFileEngine else whole
-                for after_s in (float(a) for a in args.after_s.split(",")):
-                    seconds = await abort_to_idle(engine, samples, after_s)
-                    rows.append((f"{size_s // 60} min audio, abort at {after_s:g} s, {label}", f"{seconds:.2f} s"))
-            del samples
-    engine_module.CHUNK_S = whole
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size_s in (int(s) for s in args.sizes.split(",")):
+                samples = samples_of(speech_loop(size_s, Path(tmp) / f"speech{size_s}.ogg"))
+                for label, engine in engines.items():
+                    engine_module.CHUNK_S = 1e9 if engine.__class__ is WholeFileEngine else whole
+                    for after_s in (float(a) for a in args.after_s.split(",")):
+                        seconds = await abort_to_idle(engine, samples, after_s)
+                        rows.append((f"{size_s // 60} min audio, abort at {after_s:g} s, {label}", f"{seconds:.2f} s"))
+                del samples
+    finally:
+        engine_module.CHUNK_S = whole
+        for engine in engines.values():
+            engine.close()
     table("Abort → engine idle (tiny.en, beam 5, 2 threads, CPU)", rows)
 
 

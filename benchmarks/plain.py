@@ -1,58 +1,133 @@
-"""The reference every pipeline figure is compared with: ffmpeg decode + Whisper in one plain process,
-with the same model and decode parameters a worker uses."""
+"""The reference every pipeline figure is compared with: decode + Whisper in one plain process, with the decoding
+and the engine the service itself has.
+
+A plain loop builds its engine exactly as a worker does, through the one shared constructor
+(`build_engine(engine_spec(settings, model))`, worker/engine.py) from the same `Settings` the service reads: the
+service's defaults (flash attention on, the GPU when the build has one) and the variables a benchmark gives both
+sides (`engine_env`). So a baseline differs from the service by the service alone, never by its engine.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self, get_args
 
-import numpy as np
-
-from jetscribe.ffmpeg import ffmpeg_binary
-from jetscribe.stage.abort import AbortSignal
+from benchmarks.service import CACHE
+from jetscribe.config import ENGINES, ComputeType, EngineKind, Settings
+from jetscribe.stage.decode import Samples, decode_file
 from schemas import DecodeOptions, Task
-from worker.engine import DecodeRequest, Hooks, WhisperEngine
+from worker.engine import DecodeRequest, Transcription, build_engine, engine_spec, ignore_hooks
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChoice:
+    """One engine configuration of a worker: the engine, CTranslate2's compute type and batch size."""
+
+    engine: EngineKind = "whispercpp"
+    compute_type: ComputeType = "auto"
+    batch_size: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> EngineChoice:
+        """`ENGINE[:COMPUTE_TYPE[:BATCH_SIZE]]`, e.g. `whispercpp`, `ctranslate2:int8:8`; ValueError otherwise."""
+        parts = text.strip().split(":")
+        engine = parts[0]
+        compute_type = parts[1] if len(parts) > 1 else "auto"
+        batch_size = parts[2] if len(parts) > 2 else "1"
+        if len(parts) > 3 or engine not in ENGINES or compute_type not in get_args(ComputeType):
+            raise ValueError(
+                f"{text!r} is not ENGINE[:COMPUTE_TYPE[:BATCH_SIZE]] with ENGINE one of {', '.join(ENGINES)} and "
+                f"COMPUTE_TYPE one of {', '.join(get_args(ComputeType))}"
+            )
+        if not batch_size.isdigit() or int(batch_size) < 1:
+            raise ValueError(f"{text!r}: the batch size must be a whole number ≥ 1")
+        if engine == "whispercpp" and (compute_type != "auto" or batch_size != "1"):
+            raise ValueError(f"{text!r}: whisper.cpp takes no compute type (its model file has one) or batch size")
+        return cls(engine, compute_type, int(batch_size))  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        if self.engine == "whispercpp":
+            return "whispercpp"
+        return f"ctranslate2 {self.compute_type}, batch {self.batch_size}"
+
+    def env(self) -> dict[str, str]:
+        """The worker's variables that choose this configuration."""
+        return {
+            "JETSCRIBE_ENGINE": self.engine,
+            "JETSCRIBE_COMPUTE_TYPE": self.compute_type,
+            "JETSCRIBE_BATCH_SIZE": str(self.batch_size),
+        }
+
+
+def engine_env(model: str, *, threads: int, choice: EngineChoice | None = None) -> dict[str, str]:
+    """The variables that make a worker serve `model` with `choice` on `threads` threads, its weights (GGML file
+    or CTranslate2 directory) from the benchmarks' model cache. Give them to `jetscribe serve` and to
+    `Settings.from_env` alike."""
+    return {
+        "WHISPER_MODEL": model,
+        "WHISPER_MODEL_PATH": "",
+        "JETSCRIBE_MODELS_DIR": str(CACHE),
+        "JETSCRIBE_THREADS": str(threads),
+        **(choice or EngineChoice()).env(),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PlainRun:
+    """One file through the plain loop."""
+
+    transcription: Transcription
+    engine_s: float
+    """Seconds the engine spent on it."""
+    wall_s: float
+    """Seconds of decode + transcribe."""
 
 
 class PlainTranscriber:
-    """Decode with an ffmpeg subprocess, transcribe with the engine's parameters; nothing else."""
+    """Decode as a worker does (`jetscribe.stage.decode`), transcribe with the service's engine and a default job's
+    options; nothing else. A context manager: the engine's memory is freed on exit."""
 
-    def __init__(self, model_path: Path, *, threads: int) -> None:
-        self.engine = WhisperEngine(model_path, name=model_path.stem, threads=threads, use_gpu=False, flash_attn=False)
-        self.engine.warm_up()
-        self._hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
+        """Load and warm up the engine `settings` choose for `model` (default: the first model they serve), as a
+        worker slot does (blocking). Raises ModelError."""
+        self.settings = settings
+        self.engine = build_engine(engine_spec(settings, model or settings.served_models[0]))
+        try:
+            self.engine.warm_up()
+        except BaseException:
+            self.engine.close()
+            raise
+        self._hooks = ignore_hooks()
 
-    def decode(self, path: Path) -> np.ndarray:
-        pcm = subprocess.run(
-            [
-                ffmpeg_binary(),
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-i",
-                str(path),
-                "-f",
-                "f32le",
-                "-ac",
-                "1",
-                "-ar",
-                "16000",
-                "-",
-            ],
-            check=True,
-            capture_output=True,
-        ).stdout
-        return np.frombuffer(pcm, dtype=np.float32)
+    def __enter__(self) -> Self:
+        return self
 
-    def transcribe(self, samples: np.ndarray, language: str | None = "en", task: Task = "transcribe") -> float:
-        """Seconds the engine spent on `samples`."""
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.engine.close()
+
+    def decode(self, path: Path) -> Samples:
+        """16 kHz mono float32 samples of `path`, decoded as a worker decodes a job's audio (an ffmpeg subprocess;
+        blocking: not on an event loop's thread)."""
+        return asyncio.run(decode_file(path, max_audio_s=self.settings.max_audio_s))
+
+    def transcribe(
+        self, samples: Samples, language: str | None = "en", task: Task = "transcribe"
+    ) -> tuple[Transcription, float]:
+        """The transcription of `samples`, and the seconds the engine spent on it."""
+        request = DecodeRequest(language, task, DecodeOptions(), vad=self.settings.vad)
         start = time.perf_counter()
-        self.engine.transcribe(samples, DecodeRequest(language, task, DecodeOptions()), self._hooks)
-        return time.perf_counter() - start
+        transcription = self.engine.transcribe(samples, request, self._hooks)
+        return transcription, time.perf_counter() - start
 
-    def run(self, path: Path) -> float:
-        """Wall seconds for decode + transcribe of one file."""
+    def run(self, path: Path, language: str | None = "en") -> PlainRun:
+        """Decode + transcribe one file."""
         start = time.perf_counter()
-        self.transcribe(self.decode(path))
-        return time.perf_counter() - start
+        transcription, engine_s = self.transcribe(self.decode(path), language)
+        return PlainRun(transcription, engine_s, time.perf_counter() - start)

@@ -8,9 +8,10 @@ Every clip is made here: the committed English fixtures (tests/fixtures/audio, r
 and espeak-ng recordings built with the tests' own builders (tests/worker/recordings.py): two sentences each in
 German, Spanish and French, 10 s of silence, of quiet white noise and of music-like tones, en1 after 20 s of
 silence, the first German, Spanish and French sentences after 35 s of silence, en2/en4/en6 with short pauses
-(0.6 s, 1.2 s) and en1/en3/en5 20 s apart. Decoding is a worker's (`WhisperEngine`, the default job options: beam
-5, temperature fallback, word timestamps), tiny.en and base loaded once in this process; for each clip the
-VAD-off and VAD-on runs follow each other, in alternating order, so drift in machine load hits both alike.
+(0.6 s, 1.2 s) and en1/en3/en5 20 s apart. Decoding is a worker's (the whisper.cpp engine built from the service's
+settings as `benchmarks.plain` builds it, the default job options: beam 5, temperature fallback, word timestamps),
+tiny.en and base loaded once in this process; for each clip the VAD-off and VAD-on runs follow each other, in
+alternating order, so drift in machine load hits both alike.
 
 - Word error rate: all errors over all reference words, both sides through Whisper's English normaliser
   (`whisper-normalizer`, the rules of OpenAI's `EnglishTextNormalizer`), or its basic normaliser for the other
@@ -18,7 +19,7 @@ VAD-off and VAD-on runs follow each other, in alternating order, so drift in mac
 - Invented words per minute: words in the transcript of audio without speech, per minute of that audio
   (language given as English: without it, the base model spends minutes on silence, see
   ../shared/notes/vad-diarization.md).
-- Language identification: the `language` a job with none given would report (`WhisperEngine.language_of`: the
+- Language identification: the `language` a job with none given would report (`Engine.language_of`: the
   same speech finding and identification as a transcription, without transcribing) against the spoken one (base).
 - First-word start error: the first word's (and first segment's) start against where the speech begins, found
   as the first sample louder than -34 dBFS in the espeak-ng clip.
@@ -39,13 +40,14 @@ from typing import Final
 
 import numpy as np
 
+from benchmarks.plain import engine_env
 from benchmarks.report import machine
-from benchmarks.service import model_path
+from jetscribe.config import Settings
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import SAMPLE_RATE, Samples, decode_file
 from schemas import DecodeOptions, Segment
 from tests.worker import recordings
-from worker.engine import DecodeRequest, Hooks, Transcription, WhisperEngine
+from worker.engine import DecodeRequest, Engine, Hooks, Transcription, build_engine, engine_spec
 
 FIXTURES: Final = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "audio"
 TEXTS: Final[dict[str, str]] = json.loads((FIXTURES / "texts.json").read_text())
@@ -155,7 +157,7 @@ def make_clips(d: Path) -> dict[str, list[Clip]]:
 
 
 class Bench:
-    def __init__(self, engines: dict[str, WhisperEngine]) -> None:
+    def __init__(self, engines: dict[str, Engine]) -> None:
         self.engines = engines
         self._flip = False
         self._hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
@@ -167,7 +169,7 @@ class Bench:
         return Run(found, time.perf_counter() - wall, time.process_time() - cpu)
 
     def languages(self, clip: Clip) -> tuple[str | None, str | None]:
-        """The language base would report for `clip` (none given), VAD off and on (`WhisperEngine.language_of`)."""
+        """The language base would report for `clip` (none given), VAD off and on (`Engine.language_of`)."""
         found = []
         for vad in (False, True):
             request = DecodeRequest(language=None, task="transcribe", options=DecodeOptions(), vad=vad)
@@ -312,10 +314,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         clips = make_clips(Path(tmp))
-    engines = {
-        name: WhisperEngine(model_path(name), name=name, threads=args.threads, use_gpu=False, flash_attn=False)
-        for name in MODELS
-    }
+    settings = Settings.from_env(engine_env(",".join(MODELS), threads=args.threads))
+    engines = {name: build_engine(engine_spec(settings, name)) for name in MODELS}
     try:
         bench = Bench(engines)
         print("\n## Transcript quality: voice activity detection off and on\n")

@@ -3,9 +3,9 @@
 For each model file: its size, the seconds whisper takes per minute of audio (wall clock, and CPU
 seconds of the process, which shared cores disturb less), the peak RSS of a fresh process that loads it
 and transcribes every clip, and the word error rate (Whisper's English normaliser, jiwer) on the English
-fixtures (en1–en6 and the one-minute clip). Decoding is a worker's for a default job (`WhisperEngine`,
-beam 5, word timestamps). Each measurement runs in its own subprocess, and the models take turns round
-by round, so drift in machine load hits all alike.
+fixtures (en1–en6 and the one-minute clip). Decoding is a worker's for a default job (the whisper.cpp engine built
+from the service's settings as `benchmarks.plain` builds it, beam 5, word timestamps). Each measurement runs in its
+own subprocess, and the models take turns round by round, so drift in machine load hits all alike.
 
     .venv/bin/python -m benchmarks.quantized [--runs 3] [--threads 2]
 """
@@ -40,14 +40,19 @@ TYPES: Final = ("q8_0", "q5_0")
 
 def measure(model: Path, samples_dir: Path, threads: int) -> dict[str, object]:
     """Run in a fresh process: load `model`, transcribe every clip once; times, transcripts, peak RSS."""
-    from jetscribe.stage.abort import AbortSignal
+    from benchmarks.plain import engine_env
+    from jetscribe.config import Settings
     from schemas import DecodeOptions
-    from worker.engine import DecodeRequest, Hooks, WhisperEngine
+    from worker.engine import DecodeRequest, build_engine, engine_spec, ignore_hooks
 
+    # The service's settings for a worker given this one file (WHISPER_MODEL_PATH).
+    name = model.name.removeprefix("ggml-").removesuffix(".bin")
+    settings = Settings.from_env({**engine_env(name, threads=threads), "WHISPER_MODEL_PATH": str(model)})
+    spec = engine_spec(settings, name)
     start = time.perf_counter()
-    engine = WhisperEngine(model, name=model.name, threads=threads, use_gpu=False, flash_attn=False)
+    engine = build_engine(spec)
     load_s = time.perf_counter() - start
-    hooks = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
+    hooks = ignore_hooks()
     request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions())
     transcripts, wall_s, cpu_s = {}, 0.0, 0.0
     for clip in CLIPS:

@@ -31,6 +31,9 @@ def free_port() -> int:
 
 
 def service_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a `jetscribe serve` on `port` keeping its state in `data_dir`, serving tiny.en from the
+    benchmarks' cache unless `extra` says otherwise; every other setting at the service's own default (the GPU when
+    the build has one, flash attention on), as `PlainTranscriber` builds its engine."""
     env = dict(os.environ)
     env.update(
         {
@@ -39,7 +42,6 @@ def service_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
             "JETSCRIBE_HOST": "127.0.0.1",
             "WHISPER_MODEL_PATH": str(model_path()),
             "WHISPER_MODEL": "tiny.en",
-            "JETSCRIBE_USE_GPU": "false",
             "LOG_LEVEL": "warning",
         }
     )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.report import median, table
-from benchmarks.service import free_port, model_path, service_env, start_jetscribe, stop_jetscribe, wait_http
-from worker.engine import WhisperEngine
+from benchmarks.service import free_port, service_env, start_jetscribe, stop_jetscribe, wait_http
+from jetscribe.config import Settings
+from worker.engine import build_engine, engine_spec
 
 
 async def serve_to_healthy(data_dir: Path, **env: str) -> float:
@@ -27,10 +27,11 @@ async def serve_to_healthy(data_dir: Path, **env: str) -> float:
         await stop_jetscribe(process)
 
 
-def warm_up_cost(threads: int) -> tuple[float, float]:
-    """(model load s, warm-up inference s) for tiny.en."""
+def warm_up_cost(settings: Settings) -> tuple[float, float]:
+    """(model load s, warm-up inference s) of the engine a worker with `settings` builds for its model (tiny.en)."""
+    spec = engine_spec(settings, settings.served_models[0])
     start = time.perf_counter()
-    with WhisperEngine(model_path(), name="tiny.en", threads=threads, use_gpu=False, flash_attn=False) as engine:
+    with build_engine(spec) as engine:
         loaded = time.perf_counter()
         engine.warm_up()
         return loaded - start, time.perf_counter() - loaded
@@ -40,13 +41,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         first = await serve_to_healthy(
             Path(tmp) / "fresh", WHISPER_MODEL_PATH="", JETSCRIBE_MODELS_DIR=str(Path(tmp) / "models")
         )
         again = [await serve_to_healthy(Path(tmp) / "warm") for _ in range(args.runs)]
-    loads, warmups = zip(*(warm_up_cost(threads) for _ in range(args.runs)), strict=True)
+        # The service's own settings: `serve_to_healthy`'s environment.
+        settings = Settings.from_env(service_env(Path(tmp) / "warm", free_port()))
+    loads, warmups = zip(*(warm_up_cost(settings) for _ in range(args.runs)), strict=True)
     table(
         "Start-up (tiny.en, CPU)",
         [
