@@ -2,16 +2,17 @@
 themselves, on one long clip (latency) and a backlog of short clips (throughput), in one interleaved run.
 
     .venv/bin/python -m benchmarks.engines [--model base] [--threads 2] [--runs 3] [--clip-s 300] [--backlog 20x30]
-        [--service whispercpp,ctranslate2:int8:1,ctranslate2:int8:8,ctranslate2:float32:8]
-        [--plain whispercpp,ctranslate2:int8:1,ctranslate2:int8:8] [--workloads latency,backlog]
+        [--service whispercpp,ctranslate2:int8:1,ctranslate2:int8:8:4]
+        [--plain whispercpp,ctranslate2:int8:1,ctranslate2:float32:1,ctranslate2:int8:8] [--workloads latency,backlog]
 
-An engine configuration is `ENGINE[:COMPUTE_TYPE[:BATCH_SIZE]]` (`JETSCRIBE_ENGINE`, `JETSCRIBE_COMPUTE_TYPE`,
-`JETSCRIBE_BATCH_SIZE`). The systems:
+An engine configuration is `ENGINE[:COMPUTE_TYPE[:BATCH_SIZE[:SLOTS]]]` (`JETSCRIBE_ENGINE`,
+`JETSCRIBE_COMPUTE_TYPE`, `JETSCRIBE_BATCH_SIZE`, `JETSCRIBE_WORKER_SLOTS`: the slots of a batched CTranslate2 model
+put their jobs' chunks in one batch). The systems:
 
 - jetscribe end to end (`--service`): a fresh `jetscribe serve` (embedded NATS, gateway, one worker process with
-  one slot) per measurement, every setting at the service's default but the model, the threads and the engine
-  configuration; every clip of the workload is submitted over HTTP (`POST /jobs`, language `en`) at once, and the
-  wall time runs from the first upload to the last job's `done`.
+  the configuration's slots, one by default) per measurement, every setting at the service's default but the
+  model, the threads and the engine configuration; every clip of the workload is submitted over HTTP (`POST /jobs`,
+  language `en`) at once, and the wall time runs from the first upload to the last job's `done`.
 - plain loops (`--plain`): ffmpeg decode + the engine's `transcribe`, clip after clip, in a fresh subprocess per
   measurement (so its peak RSS is its own), the engine built exactly as a worker builds it (`benchmarks.plain`):
   whisper.cpp through pywhispercpp, CTranslate2 through faster-whisper (batch size > 1: its
@@ -58,8 +59,8 @@ from jetscribe.config import Settings
 from schemas import Job, JobTimings, Segment
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-SERVICE_DEFAULT: Final = "whispercpp,ctranslate2:int8:1,ctranslate2:int8:8,ctranslate2:float32:8"
-PLAIN_DEFAULT: Final = "whispercpp,ctranslate2:int8:1,ctranslate2:int8:8"
+SERVICE_DEFAULT: Final = "whispercpp,ctranslate2:int8:1,ctranslate2:int8:8:4"
+PLAIN_DEFAULT: Final = "whispercpp,ctranslate2:int8:1,ctranslate2:float32:1,ctranslate2:int8:8"
 WORKLOADS: Final = ("latency", "backlog")
 # A measurement past TIMEOUT_BASE_S + TIMEOUT_PER_AUDIO_S × its audio seconds has hung: the run stops there.
 TIMEOUT_BASE_S: Final = 600.0

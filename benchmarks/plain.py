@@ -25,35 +25,40 @@ from worker.engine import DecodeRequest, Transcription, build_engine, engine_spe
 
 @dataclass(frozen=True, slots=True)
 class EngineChoice:
-    """One engine configuration of a worker: the engine, CTranslate2's compute type and batch size."""
+    """One engine configuration of a worker: the engine, CTranslate2's compute type and batch size, and the
+    worker's slots (several slots of a batched CTranslate2 model batch their jobs together)."""
 
     engine: EngineKind = "whispercpp"
     compute_type: ComputeType = "auto"
     batch_size: int = 1
+    slots: int = 1
 
     @classmethod
     def parse(cls, text: str) -> EngineChoice:
-        """`ENGINE[:COMPUTE_TYPE[:BATCH_SIZE]]`, e.g. `whispercpp`, `ctranslate2:int8:8`; ValueError otherwise."""
+        """`ENGINE[:COMPUTE_TYPE[:BATCH_SIZE[:SLOTS]]]`, e.g. `whispercpp`, `ctranslate2:int8:8:4`; ValueError
+        otherwise."""
         parts = text.strip().split(":")
         engine = parts[0]
         compute_type = parts[1] if len(parts) > 1 else "auto"
         batch_size = parts[2] if len(parts) > 2 else "1"
-        if len(parts) > 3 or engine not in ENGINES or compute_type not in get_args(ComputeType):
+        slots = parts[3] if len(parts) > 3 else "1"
+        if len(parts) > 4 or engine not in ENGINES or compute_type not in get_args(ComputeType):
             raise ValueError(
-                f"{text!r} is not ENGINE[:COMPUTE_TYPE[:BATCH_SIZE]] with ENGINE one of {', '.join(ENGINES)} and "
-                f"COMPUTE_TYPE one of {', '.join(get_args(ComputeType))}"
+                f"{text!r} is not ENGINE[:COMPUTE_TYPE[:BATCH_SIZE[:SLOTS]]] with ENGINE one of {', '.join(ENGINES)} "
+                f"and COMPUTE_TYPE one of {', '.join(get_args(ComputeType))}"
             )
-        if not batch_size.isdigit() or int(batch_size) < 1:
-            raise ValueError(f"{text!r}: the batch size must be a whole number ≥ 1")
+        if not all(n.isdigit() and int(n) >= 1 for n in (batch_size, slots)):
+            raise ValueError(f"{text!r}: the batch size and slots must be whole numbers ≥ 1")
         if engine == "whispercpp" and (compute_type != "auto" or batch_size != "1"):
             raise ValueError(f"{text!r}: whisper.cpp takes no compute type (its model file has one) or batch size")
-        return cls(engine, compute_type, int(batch_size))  # type: ignore[arg-type]
+        return cls(engine, compute_type, int(batch_size), int(slots))  # type: ignore[arg-type]
 
     @property
     def label(self) -> str:
+        slots = f", {self.slots} slots" if self.slots > 1 else ""
         if self.engine == "whispercpp":
-            return "whispercpp"
-        return f"ctranslate2 {self.compute_type}, batch {self.batch_size}"
+            return f"whispercpp{slots}"
+        return f"ctranslate2 {self.compute_type}, batch {self.batch_size}{slots}"
 
     def env(self) -> dict[str, str]:
         """The worker's variables that choose this configuration."""
@@ -61,6 +66,7 @@ class EngineChoice:
             "JETSCRIBE_ENGINE": self.engine,
             "JETSCRIBE_COMPUTE_TYPE": self.compute_type,
             "JETSCRIBE_BATCH_SIZE": str(self.batch_size),
+            "JETSCRIBE_WORKER_SLOTS": str(self.slots),
         }
 
 

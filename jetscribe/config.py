@@ -162,7 +162,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     use_gpu: bool = True
     """Run Whisper on the GPU when the build supports it."""
     flash_attn: bool = True
-    """Flash attention on the GPU."""
+    """Flash attention: whisper.cpp on the CPU and the GPU, CTranslate2 on the GPU."""
     vad: bool = True
     """Voice activity detection (Silero) before Whisper: only speech is transcribed, silence and noise give no text;
     each job may switch it on or off for itself."""
