@@ -21,7 +21,9 @@ put their jobs' chunks in one batch). The systems:
 
 Workloads: `latency`, one clip of about `--clip-s` seconds; `backlog`, N clips of about S seconds each
 (`--backlog NxS`), each starting at a different sentence. Every clip is English espeak-ng speech stitched from the
-fixtures (`benchmarks.audio`), cut after its last whole sentence, so its reference text is exact.
+twenty sentences of the `long60` fixture's story (`benchmarks.audio.story_sentences`: no 30 s window hears a sentence
+twice, which the fixtures' six sentences do and compression-ratio fallbacks mistake for a loop), cut after its last
+whole sentence, so its reference text is exact.
 
 Each repetition (`--runs`) measures every system once per workload, the systems' order rotating by one from one
 repetition to the next, so drift in machine load hits all alike; the figures are medians. Per system:
@@ -50,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from benchmarks.audio import speech, whole_sentences
+from benchmarks.audio import speech, story_sentences, whole_sentences
 from benchmarks.plain import EngineChoice, PlainTranscriber, engine_env
 from benchmarks.report import machine, median
 from benchmarks.service import free_port, jetscribe_process, peak_rss_mb, service_env
@@ -211,17 +213,18 @@ def _check_served(system: System, served: list[tuple[str, str | None, int]]) -> 
 
 def workloads(names: Sequence[str], args: argparse.Namespace, tmp: Path) -> list[Workload]:
     made: list[Workload] = []
+    pool = story_sentences()
     for name in names:
         if name == "latency":
-            length, text = whole_sentences(args.clip_s)
-            clip = speech(length, tmp / "latency.flac")
+            length, text = whole_sentences(args.clip_s, pool=pool)
+            clip = speech(length, tmp / "latency.flac", pool=pool)
             made.append(Workload("latency", "one clip", [clip], [text], length))
         else:
             count, seconds = args.backlog
             clips, texts, total_s = [], [], 0.0
             for i in range(count):
-                length, text = whole_sentences(seconds, offset=i)
-                clips.append(speech(length, tmp / f"backlog{i:03}.flac", offset=i))
+                length, text = whole_sentences(seconds, offset=i, pool=pool)
+                clips.append(speech(length, tmp / f"backlog{i:03}.flac", offset=i, pool=pool))
                 texts.append(text)
                 total_s += length
             title = f"{count} clips of about {seconds:g} s, queued at once"
