@@ -276,7 +276,12 @@ class CTranslate2Engine(Engine):
         abort: AbortSignal,
     ) -> Iterator[_Decoded]:
         """Batched decoding: the joined speech in chunks of at most 30 s, decoded in batches with other jobs'
-        chunks (`worker.batching`), once each at the job's `temperature`."""
+        chunks (`worker.batching`), once each at the job's `temperature`.
+
+        A chunk is decoded without time-stamp tokens (faster-whisper's own batched default): with them Whisper may
+        end a chunk's text at a time stamp before the chunk's end, and a batch, which cannot seek on from there as
+        sequential decoding does, would lose the rest (10 % word error rate against 3 % on the engines benchmark).
+        Its words' times then cut it into sentences, so segments stay subtitle-sized."""
         setup = _setup(shared.model, request, language, self.multilingual)
         job = object()
         chunks = [
@@ -285,7 +290,7 @@ class CTranslate2Engine(Engine):
         ]
         for chunk in shared.batcher.decode(chunks, abort):
             for segment in chunk.segments or []:
-                yield _Decoded(
+                whole = _Decoded(
                     start=segment["start"],
                     end=segment["end"],
                     text=segment["text"],
@@ -295,6 +300,7 @@ class CTranslate2Engine(Engine):
                     no_speech_prob=segment["no_speech_prob"],
                     temperature=request.options.temperature,
                 )
+                yield from _sentences(whole)
 
     def _segment(self, model: WhisperModel, decoded: _Decoded, request: DecodeRequest, index: int) -> Segment:
         """One decoded segment as ours (times still on the joined speech's timeline).
@@ -376,13 +382,14 @@ def _setup(model: WhisperModel, request: DecodeRequest, language: str, multiling
         append_punctuations="\"'.。,，!！?？:：”)]}、",
         max_new_tokens=None,
         hotwords=None,
-        word_timestamps=options.word_timestamps,
+        # Words always: they cut a chunk's text into sentences (`_sentences`).
+        word_timestamps=True,
         hallucination_silence_threshold=None,
         condition_on_previous_text=False,
         clip_timestamps=[],
         prompt_reset_on_temperature=0.5,
         multilingual=False,
-        without_timestamps=False,
+        without_timestamps=True,
         max_initial_timestamp=0.0,
     )
     key = (
@@ -392,12 +399,39 @@ def _setup(model: WhisperModel, request: DecodeRequest, language: str, multiling
         options.temperature,
         options.initial_prompt or None,
         options.suppress_non_speech,
-        options.word_timestamps,
         options.logprob_threshold,
         options.no_speech_threshold,
         options.compression_ratio_threshold,
     )
     return DecodeSetup(key=key, tokenizer=tokenizer, options=transcription)
+
+
+SENTENCE_END: Final = (".", "?", "!", "。", "？", "！")
+
+
+def _sentences(decoded: _Decoded) -> Iterator[_Decoded]:
+    """`decoded` cut after each word that ends a sentence; the pieces keep its scores, and its tokens only when it
+    stays whole (a piece's own tokens are not known)."""
+    pieces: list[list[tuple[float, float, str, float]]] = [[]]
+    for word in decoded.words:
+        pieces[-1].append(word)
+        if word[2].strip().endswith(SENTENCE_END):
+            pieces.append([])
+    pieces = [piece for piece in pieces if piece]
+    if len(pieces) <= 1:
+        yield decoded
+        return
+    for piece in pieces:
+        yield _Decoded(
+            start=piece[0][0],
+            end=piece[-1][1],
+            text="".join(word for _, _, word, _ in piece),
+            tokens=[],
+            words=piece,
+            avg_logprob=decoded.avg_logprob,
+            no_speech_prob=decoded.no_speech_prob,
+            temperature=decoded.temperature,
+        )
 
 
 def _schedule(options: DecodeOptions) -> list[float]:
