@@ -29,6 +29,7 @@ from tests.worker.jobs import AUDIO, TEXTS, recall, submit, terminal_event
 from worker.engine import DecodeRequest, Hooks
 
 REQUEST = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=1))
+HOOKS = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,20 @@ def test_batched_decoding_reports_segments_and_progress_as_each_batch_ends(
     assert recall(TEXTS["long60"], " ".join(s.text for s in transcription.segments)) >= 0.8
     assert [s.text for s in found] == [s.text for s in transcription.segments]
     assert progress == sorted(progress) and progress[-1] >= 95
+
+
+@pytest.mark.engines("ctranslate2")
+def test_batched_decoding_loses_no_speech_where_whisper_ends_a_window_early(
+    engine_kind: EngineKind, model_cache: Path, minute: Samples
+) -> None:
+    # A minute of continuous speech without VAD: three fixed 30 s chunks. tiny.en ends the first chunk's text at
+    # 28.7 s, mid-sentence ("I like to make soup…"); without time stamps it skipped most of the second chunk.
+    request = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(), vad=False)
+    with loaded_engine(engine_kind, "tiny.en", model_cache, batch_size=4) as engine:
+        heard = " ".join(s.text for s in engine.transcribe(minute, request, HOOKS).segments)
+
+    assert recall(TEXTS["long60"], heard) >= 0.95, heard
+    assert "like to make" in heard, heard
 
 
 @pytest.mark.engines("ctranslate2")
