@@ -66,9 +66,15 @@ def resolve_compute_type(requested: str, device: str) -> str:
     if chosen not in supported:
         raise ModelError(
             f"JETSCRIBE_COMPUTE_TYPE={chosen} is not supported on this {device.upper()} "
-            f"(CTranslate2 {ctranslate2.__version__} supports {', '.join(sorted(supported))} here)"
+            f"(CTranslate2 {ctranslate2.__version__} supports {', '.join(sorted(supported))} here): set "
+            "JETSCRIBE_COMPUTE_TYPE=auto or one of those"
         )
     return chosen
+
+
+def device_of(use_gpu: bool) -> str:
+    """Where CTranslate2 runs: `cuda` when asked for and a CUDA device is visible, else `cpu`."""
+    return "cuda" if use_gpu and ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
 def _check_vad_files() -> None:
@@ -81,7 +87,7 @@ class SharedModel:
     """One loaded CTranslate2 model, shared by a worker's slots for it, and the batcher of their chunks."""
 
     def __init__(self, spec: EngineSpec) -> None:
-        self.device = "cuda" if spec.use_gpu and ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        self.device = device_of(spec.use_gpu)
         self.compute_type = resolve_compute_type(spec.compute_type, self.device)
         _check_vad_files()
         options: dict[str, Any] = {"flash_attention": spec.flash_attn} if self.device == "cuda" else {}

@@ -254,8 +254,11 @@ def engine_spec(settings: Settings, model: str) -> EngineSpec:
     kind = settings.engine_of(model)
     if kind == "ctranslate2":
         from jetscribe.models.ct2store import resolve_ct2_model
+        from worker.ctranslate2_engine import device_of, resolve_compute_type
 
         path = resolve_ct2_model(model, settings.model_dir, settings.whisper_model_path)
+        # Checked here too, so `jetscribe serve` refuses to start rather than its worker failing in a loop.
+        resolve_compute_type(settings.compute_type, device_of(settings.use_gpu))
     else:
         from jetscribe.models.store import resolve_model
 

@@ -94,14 +94,31 @@ def read(source: Ct2Source) -> Ct2Model:
     return Ct2Model(variables, vocabulary)
 
 
-def _read_variables(f: _Reader) -> dict[str, np.ndarray]:
+def check_header(path: Path) -> None:
+    """ModelError unless `path` begins as a CTranslate2 Whisper `model.bin` this release reads (binary version 5 or
+    6, spec `WhisperSpec`): a cheap check before CTranslate2 itself loads it."""
+    with path.open("rb") as f:
+        try:
+            _read_header(f)
+        except ModelError as exc:
+            raise ModelError(f"{path} is not a CTranslate2 Whisper model: {exc}") from None
+
+
+def _read_header(f: _Reader) -> None:
     (version,) = _unpack(f, "<I")
     if version not in (5, 6):
         raise ModelError(f"unsupported CTranslate2 binary version {version} (expected 5 or 6)")
-    spec = _read_string(f)
+    try:
+        spec = _read_string(f)
+    except UnicodeDecodeError:
+        spec = "(unreadable)"
     if spec != _SPEC_NAME:
         raise ModelError(f"model spec is {spec!r}, not {_SPEC_NAME!r}: only Whisper models convert")
     _unpack(f, "<I")  # spec revision
+
+
+def _read_variables(f: _Reader) -> dict[str, np.ndarray]:
+    _read_header(f)
     (count,) = _unpack(f, "<I")
     variables: dict[str, np.ndarray] = {}
     for _ in range(count):

@@ -77,6 +77,7 @@ def check_ct2_dir(path: Path) -> Path:
     missing = [file for file in REQUIRED if not (path / file).is_file()]
     if missing:
         raise ModelError(f"{path} is not a CTranslate2 Whisper model: {', '.join(missing)} missing")
+    ct2.check_header(path / "model.bin")
     return path
 
 

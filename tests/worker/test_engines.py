@@ -10,10 +10,11 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import msgspec
 import pytest
 from nats.js import JetStreamContext
 
-from jetscribe.config import EngineKind
+from jetscribe.config import EngineKind, Settings
 from jetscribe.errors import ModelError
 from jetscribe.jobstore import JobStore
 from jetscribe.models.ct2store import resolve_ct2_model
@@ -26,7 +27,7 @@ from schemas.codec import decode_heartbeat
 from tests.engines import loaded_engine, model_path
 from tests.worker.conftest import StartWorker
 from tests.worker.jobs import AUDIO, TEXTS, recall, submit, terminal_event
-from worker.engine import DecodeRequest, Hooks
+from worker.engine import DecodeRequest, Hooks, engine_spec
 
 REQUEST = DecodeRequest(language="en", task="transcribe", options=DecodeOptions(beam_size=1))
 HOOKS = Hooks(on_progress=lambda _: None, on_segment=lambda _: None, abort=AbortSignal())
@@ -170,6 +171,26 @@ def test_a_ggml_file_given_to_the_ctranslate2_engine_is_refused_saying_which_eng
 
     with pytest.raises(ModelError, match="a GGML file needs JETSCRIBE_ENGINE=whispercpp"):
         resolve_ct2_model("tiny.en", model_cache, ggml)
+
+
+def test_a_directory_whose_weights_are_not_a_ctranslate2_model_is_refused_before_loading(tmp_path: Path) -> None:
+    for name, content in (
+        ("model.bin", b"\x67\x67\x6d\x6c" + bytes(60)),
+        ("config.json", b"{}"),
+        ("tokenizer.json", b"{}"),
+    ):
+        (tmp_path / name).write_bytes(content)
+
+    with pytest.raises(ModelError, match=r"model.bin is not a CTranslate2 Whisper model: unsupported .* version"):
+        resolve_ct2_model("mine", tmp_path, tmp_path)
+
+
+@pytest.mark.engines("ctranslate2")
+def test_a_compute_type_the_device_lacks_stops_the_start_before_any_worker_runs(
+    engine_kind: EngineKind, settings: Settings
+) -> None:
+    with pytest.raises(ModelError, match="set JETSCRIBE_COMPUTE_TYPE=auto"):
+        engine_spec(msgspec.structs.replace(settings, compute_type="float16"), "tiny.en")
 
 
 def test_a_damaged_assembled_model_is_refused_before_ctranslate2_reads_it(model_cache: Path, tmp_path: Path) -> None:
