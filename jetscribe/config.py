@@ -155,8 +155,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """What CTranslate2 computes in: `int8` (the `auto` choice on CPUs), `int8_float16`, `float16` (`auto` on GPUs),
     `float32`, …; whisper.cpp models are quantized in their file instead (`jetscribe models quantize`)."""
     batch_size: Positive = 1
-    """30 s chunks of a job's speech CTranslate2 decodes in one batched forward pass; 1 decodes them one after the
-    other, each conditioned on the temperature fallback (batches decode at the job's `temperature` alone)."""
+    """30 s chunks CTranslate2 decodes in one batched forward pass, of one job or of the worker's slots' jobs together
+    (give it `worker_slots` > 1 to batch across jobs); 1 decodes each job's chunks in turn with the temperature
+    fallback. A batch decodes at the job's `temperature` only: no fallback."""
     threads: Positive = msgspec.field(default_factory=available_cpus)
     """Threads the engine uses per job; default the CPUs this process may use (affinity and cgroup quota)."""
     use_gpu: bool = True

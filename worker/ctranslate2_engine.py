@@ -165,7 +165,7 @@ class CTranslate2Engine(Engine):
             for decoded in found:
                 if hooks.abort.is_set():
                     raise JobAbortedError(hooks.abort.reason or "cancelled")
-                segment = self._segment(model, decoded, request, index=len(segments))
+                segment = _within(self._segment(model, decoded, request, index=len(segments)), total_s)
                 if not segment.text:
                     continue
                 placed = speech.segment(segment)
@@ -434,6 +434,16 @@ def _chunk_segments(
             start_s=covered_s,
         )
         (chunk,) = shared.batcher.decode([rest], abort)
+
+
+def _within(segment: Segment, limit_s: float) -> Segment:
+    """`segment` with its times and its words' held inside the audio decoded (Whisper's last time stamp may lie past
+    its end, up to the 20 ms time-stamp step)."""
+    limit = round(limit_s, 3)
+    words = [
+        msgspec.structs.replace(word, start=min(word.start, limit), end=min(word.end, limit)) for word in segment.words
+    ]
+    return msgspec.structs.replace(segment, start=min(segment.start, limit), end=min(segment.end, limit), words=words)
 
 
 def _schedule(options: DecodeOptions) -> list[float]:

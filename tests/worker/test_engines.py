@@ -211,3 +211,19 @@ def test_a_model_no_package_carries_says_where_to_put_a_ctranslate2_directory(tm
 def test_a_quantized_whispercpp_model_name_points_to_the_compute_type(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="choose JETSCRIBE_COMPUTE_TYPE"):
         resolve_ct2_model("base-q8_0", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def sentence() -> Samples:
+    return asyncio.run(decode_file(AUDIO / "en2.wav", max_audio_s=60))
+
+
+def test_no_segment_or_word_ends_after_the_audio(engine_kind: EngineKind, model_cache: Path, sentence: Samples) -> None:
+    samples = sentence
+    request = DecodeRequest("en", "transcribe", DecodeOptions(initial_prompt="OFFICE", word_timestamps=False))
+    with loaded_engine(engine_kind, "tiny.en", model_cache) as engine:
+        found = engine.transcribe(samples, request, HOOKS)
+
+    duration = samples.size / 16_000
+    assert found.segments
+    assert all(s.end <= duration + 1e-3 and all(w.end <= duration + 1e-3 for w in s.words) for s in found.segments)
