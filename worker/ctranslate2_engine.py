@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -44,7 +44,7 @@ from jetscribe.stage.decode import SAMPLE_RATE, Samples
 from jetscribe.stage.errors import JobAbortedError, RetryableError
 from schemas import DecodeOptions, Segment, Word
 from worker.batching import Chunk, ChunkBatcher, DecodeSetup
-from worker.engine import DecodeRequest, Engine, EngineSpec, Hooks, Transcription, without_unasked_words
+from worker.engine import DecodeRequest, Engine, EngineSpec, Hooks, without_unasked_words
 from worker.quality import compression_ratio, loop_cut
 from worker.timeline import SpeechMap
 
@@ -142,22 +142,17 @@ class CTranslate2Engine(Engine):
 
     # Transcription ------------------------------------------------------------------------------------------
 
-    def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
+    def _ensure_open(self) -> None:
+        self._loaded()
+
+    def _decode_speech(
+        self, joined: Samples, speech: SpeechMap, request: DecodeRequest, language: str, hooks: Hooks
+    ) -> list[Segment]:
         shared = self._loaded()
-        model = shared.model
-        self.check(request)
-        duration = round(samples.size / SAMPLE_RATE, 3)
-        speech = self._speech_map(samples, request)
-        if not speech.regions:
-            return Transcription(segments=[], language=request.language, duration_secs=duration, speech_secs=0.0)
-        joined = speech.join(samples)
-        language, probability = self._language(model, joined, request)
-        if hooks.abort.is_set():
-            raise JobAbortedError(hooks.abort.reason or "cancelled")
         found = (
             self._decode_batched(shared, joined, speech, request, language, hooks.abort)
             if self.batch_size > 1
-            else self._decode(model, joined, request, language)
+            else self._decode(shared.model, joined, request, language)
         )
         total_s = joined.size / SAMPLE_RATE
         segments: list[Segment] = []
@@ -165,7 +160,7 @@ class CTranslate2Engine(Engine):
             for decoded in found:
                 if hooks.abort.is_set():
                     raise JobAbortedError(hooks.abort.reason or "cancelled")
-                segment = _within(self._segment(model, decoded, request, index=len(segments)), total_s)
+                segment = _within(self._segment(shared.model, decoded, request, index=len(segments)), total_s)
                 if not segment.text:
                     continue
                 placed = speech.segment(segment)
@@ -176,31 +171,10 @@ class CTranslate2Engine(Engine):
             raise RetryableError(f"CTranslate2 failed while decoding: {exc}") from exc
         if hooks.abort.is_set():
             raise JobAbortedError(hooks.abort.reason or "cancelled")
-        final = [
-            msgspec.structs.replace(without_unasked_words(segment, request), index=index)
-            for index, segment in enumerate(segments)
-        ]
-        return Transcription(
-            segments=final,
-            language=language,
-            duration_secs=duration,
-            language_probability=probability,
-            speech_secs=round(speech.speech_s, 3),
-        )
+        return segments
 
-    def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
-        model = self._loaded().model
-        self.check(request)
-        speech = self._speech_map(samples, request)
-        if not speech.regions:
-            return request.language, None
-        return self._language(model, speech.join(samples), request)
-
-    def _speech_map(self, samples: Samples, request: DecodeRequest) -> SpeechMap:
-        """The speech Whisper hears: what Silero VAD finds, padded and merged; the whole audio with VAD off."""
-        if not request.vad:
-            return SpeechMap.whole(samples.size / SAMPLE_RATE)
-        options = request.options
+    def _find_speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
+        """Silero VAD v5, the ONNX model inside the faster-whisper wheel."""
         found = get_speech_timestamps(
             samples,
             VadOptions(
@@ -217,18 +191,12 @@ class CTranslate2Engine(Engine):
         regions = [(region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE) for region in found]
         return SpeechMap.of(regions, samples.size / SAMPLE_RATE)
 
-    def _language(self, model: WhisperModel, speech: Samples, request: DecodeRequest) -> tuple[str, float | None]:
-        """The job's language and, when detected here, Whisper's probability of it (over all languages)."""
-        if request.language is not None:
-            return request.language, None
-        if not self.multilingual:
-            return "en", None
+    def _detect_language(self, speech: Samples, allowed: Sequence[str] | None) -> tuple[str, float]:
         window = speech[: int(WINDOW_S * SAMPLE_RATE)]
         try:
-            _, _, probabilities = model.detect_language(audio=window, language_detection_threshold=0.0)
+            _, _, probabilities = self._loaded().model.detect_language(audio=window, language_detection_threshold=0.0)
         except (RuntimeError, ValueError) as exc:
             raise RetryableError(f"CTranslate2's language identification failed: {exc}") from exc
-        allowed = request.options.languages
         candidates = [(code, p) for code, p in probabilities if not allowed or code in allowed]
         code, probability = candidates[0] if candidates else probabilities[0]
         return code, round(float(probability), 4)

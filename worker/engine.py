@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -37,8 +37,10 @@ import numpy as np
 from jetscribe.config import EngineKind, Settings
 from jetscribe.stage.abort import AbortSignal
 from jetscribe.stage.decode import SAMPLE_RATE, Samples
+from jetscribe.stage.errors import JobAbortedError
 from schemas import DecodeOptions, Segment, Task
 from worker.errors import UnsupportedJobError
+from worker.timeline import SpeechMap
 
 WARMUP_SECONDS: Final = 1.0
 RTF_SMOOTHING: Final = 0.3
@@ -114,8 +116,10 @@ class EngineSpec:
 class Engine(abc.ABC):
     """One loaded model for one worker slot (not thread-safe: each slot has its own).
 
-    Subclasses implement the blocking half (`transcribe`, `language_of`, `warm_up`, `close`); this class gives the
-    slot its asynchronous half: `run` in a thread with abort, `lock`, `nearly_free` and `idle`.
+    This class holds what both engines do the same way: the transcription's course (`transcribe`: VAD, the speech
+    joined, the language identified on it, the segments indexed) and the slot's asynchronous half (`run` in a
+    thread with abort, `lock`, `nearly_free`, `idle`). Each engine supplies its own steps: `_ensure_open`,
+    `_find_speech`, `_detect_language`, `_decode_speech`, and `sibling`, `close`.
     """
 
     kind: EngineKind
@@ -140,18 +144,81 @@ class Engine(abc.ABC):
 
     # The blocking half ------------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
         """Run Whisper on `samples` (16 kHz mono float32; blocking: call it in a thread).
 
-        Raises JobAbortedError when `hooks.abort` fires, UnsupportedJobError for a request the model cannot serve,
-        ModelError when the engine is closed, RetryableError for a fault another attempt may not hit. With VAD,
-        audio without speech ends with no segments and language None (unless requested)."""
+        With VAD, Whisper hears only the speech (joined, `worker.timeline`); audio without speech ends here, with no
+        segments and language None (unless requested). The language, when not given, is identified on the first
+        30 s of that speech. Raises JobAbortedError when `hooks.abort` fires, UnsupportedJobError for a request the
+        model cannot serve, ModelError when the engine is closed, RetryableError for a fault another attempt may
+        not hit."""
+        self._ensure_open()
+        self.check(request)
+        duration = round(samples.size / SAMPLE_RATE, 3)
+        speech = self._speech_map(samples, request)
+        if not speech.regions:
+            return Transcription(segments=[], language=request.language, duration_secs=duration, speech_secs=0.0)
+        joined = speech.join(samples)
+        language, probability = self._language(joined, request)
+        if hooks.abort.is_set():
+            raise JobAbortedError(hooks.abort.reason or "cancelled")
+        segments = self._decode_speech(joined, speech, request, language, hooks)
+        final = [
+            msgspec.structs.replace(without_unasked_words(segment, request), index=index)
+            for index, segment in enumerate(s for s in segments if s.text)
+        ]
+        return Transcription(
+            segments=final,
+            language=language,
+            duration_secs=duration,
+            language_probability=probability,
+            speech_secs=round(speech.speech_s, 3),
+        )
 
-    @abc.abstractmethod
     def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
         """The `language` and `language_probability` a transcription of `samples` would report, without
-        transcribing (blocking: VAD and one encoder pass)."""
+        transcribing: the speech is found and the language identified on it exactly as `transcribe` does
+        (blocking: VAD and one encoder pass)."""
+        self._ensure_open()
+        self.check(request)
+        speech = self._speech_map(samples, request)
+        if not speech.regions:
+            return request.language, None
+        return self._language(speech.join(samples), request)
+
+    def _speech_map(self, samples: Samples, request: DecodeRequest) -> SpeechMap:
+        """The speech Whisper hears: what VAD finds, or the whole audio when the request has VAD off."""
+        if not request.vad:
+            return SpeechMap.whole(samples.size / SAMPLE_RATE)
+        return self._find_speech(samples, request.options)
+
+    def _language(self, speech: Samples, request: DecodeRequest) -> tuple[str, float | None]:
+        """The job's language and, when detected here, Whisper's probability of it."""
+        if request.language is not None:
+            return request.language, None
+        if not self.multilingual:
+            return "en", None
+        return self._detect_language(speech, request.options.languages)
+
+    @abc.abstractmethod
+    def _ensure_open(self) -> None:
+        """Raise ModelError when the engine is closed."""
+
+    @abc.abstractmethod
+    def _find_speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
+        """Where `samples` hold speech, by the engine's Silero VAD with the job's VAD options, padded and merged."""
+
+    @abc.abstractmethod
+    def _detect_language(self, speech: Samples, allowed: Sequence[str] | None) -> tuple[str, float]:
+        """The most probable language of the first 30 s of `speech` (among `allowed`, when given) and Whisper's
+        probability of it, over all languages (one encoder pass)."""
+
+    @abc.abstractmethod
+    def _decode_speech(
+        self, joined: Samples, speech: SpeechMap, request: DecodeRequest, language: str, hooks: Hooks
+    ) -> list[Segment]:
+        """The segments of the joined speech in `language`, in order, on the audio's own timeline (`speech`), each
+        reported through `hooks` as it is found. Raises JobAbortedError when `hooks.abort` fires."""
 
     @abc.abstractmethod
     def sibling(self) -> Engine:

@@ -27,11 +27,11 @@ Left to the collector, every engine that ever ran a job stays in memory (about 2
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import _pywhispercpp as pw
-import msgspec
 from pywhispercpp.model import Model
 
 from jetscribe.errors import ModelError
@@ -42,7 +42,7 @@ from jetscribe.stage.errors import JobAbortedError, RetryableError
 from schemas import DecodeOptions, Segment, Word
 from schemas.languages import UNSPACED_LANGUAGES
 from worker import whisperlib
-from worker.engine import DecodeRequest, Engine, EngineSpec, Hooks, Transcription, without_unasked_words
+from worker.engine import DecodeRequest, Engine, EngineSpec, Hooks, without_unasked_words
 from worker.errors import WhisperLibError
 from worker.language import identify_language
 from worker.quality import compression_ratio, loop_cut, mean
@@ -190,33 +190,16 @@ class WhisperCppEngine(Engine):
         pw.assign_encoder_begin_callback(params, on_encoder_begin)
         pw.assign_logits_filter_callback(params, lambda _ctx, n_tokens, *_: attempts.token_step(n_tokens))
 
-    def transcribe(self, samples: Samples, request: DecodeRequest, hooks: Hooks) -> Transcription:
-        """With VAD, Whisper hears only the speech (joined, `worker.timeline`); the language, when not given, is
-        identified on the first 30 s of that speech."""
+    def _ensure_open(self) -> None:
         if self._ctx is None:
             raise ModelError(f"the engine for model {self.name!r} is closed")
-        self.check(request)
-        duration = round(samples.size / SAMPLE_RATE, 3)
-        speech = self._speech_map(samples, request)
-        if not speech.regions:
-            return Transcription(segments=[], language=request.language, duration_secs=duration, speech_secs=0.0)
-        joined = speech.join(samples)
-        language, probability = self._language(joined, request)
-        if hooks.abort.is_set():
-            raise JobAbortedError(hooks.abort.reason or "cancelled")
+
+    def _decode_speech(
+        self, joined: Samples, speech: SpeechMap, request: DecodeRequest, language: str, hooks: Hooks
+    ) -> list[Segment]:
         with whisperlib.DecoderState(self._pointer) as state:
             segments = self._transcribe_speech(joined, request, hooks, speech, language, state)
-        final = [
-            msgspec.structs.replace(without_unasked_words(speech.segment(segment), request), index=index)
-            for index, segment in enumerate(s for s in segments if s.text)
-        ]
-        return Transcription(
-            segments=final,
-            language=language,
-            duration_secs=duration,
-            language_probability=probability,
-            speech_secs=round(speech.speech_s, 3),
-        )
+        return [speech.segment(segment) for segment in segments]
 
     def _transcribe_speech(
         self,
@@ -249,23 +232,8 @@ class WhisperCppEngine(Engine):
             start += _advance(found, kept, chunk)
         return segments
 
-    def language_of(self, samples: Samples, request: DecodeRequest) -> tuple[str | None, float | None]:
-        if self._ctx is None:
-            raise ModelError(f"the engine for model {self.name!r} is closed")
-        self.check(request)
-        speech = self._speech_map(samples, request)
-        if not speech.regions:
-            return request.language, None
-        return self._language(speech.join(samples), request)
-
-    def _speech_map(self, samples: Samples, request: DecodeRequest) -> SpeechMap:
-        """The speech Whisper hears: what VAD finds, or the whole audio when the request has VAD off."""
-        if not request.vad:
-            return SpeechMap.whole(samples.size / SAMPLE_RATE)
-        return self._speech(samples, request.options)
-
-    def _speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
-        """Where `samples` hold speech, by Silero VAD (whisper.cpp's), padded and merged."""
+    def _find_speech(self, samples: Samples, options: DecodeOptions) -> SpeechMap:
+        """Silero VAD v6.2, whisper.cpp's GGML port."""
         settings = whisperlib.VadSettings(
             threshold=options.vad_threshold,
             min_speech_ms=options.vad_min_speech_ms,
@@ -275,13 +243,8 @@ class WhisperCppEngine(Engine):
         regions = whisperlib.speech_regions(self._vad_model, samples, settings, SAMPLE_RATE)
         return SpeechMap.of(regions, samples.size / SAMPLE_RATE)
 
-    def _language(self, speech: Samples, request: DecodeRequest) -> tuple[str, float | None]:
-        """The job's language and, when detected here, Whisper's probability of it."""
-        if request.language is not None:
-            return request.language, None
-        if not self.multilingual:
-            return "en", None
-        return identify_language(self._ctx, speech, threads=self._threads, allowed=request.options.languages)
+    def _detect_language(self, speech: Samples, allowed: Sequence[str] | None) -> tuple[str, float]:
+        return identify_language(self._ctx, speech, threads=self._threads, allowed=allowed)
 
     def _transcribe_chunk(
         self, samples: Samples, request: DecodeRequest, hooks: Hooks, chunk: _Chunk, state: whisperlib.DecoderState
